@@ -1,0 +1,164 @@
+"""The thin Ray layer every ``ray_jobs/<stage>.py`` shares.
+
+- :func:`stage_cli` parses the common flags (``--config``, ``--set section.key=value``,
+  ``--force``, ``--address``) and loads the run config.
+- :func:`connect` joins the cluster a ``ray job submit`` runs in (``$RAY_ADDRESS``), an explicit
+  address, or starts a local Ray.
+- :func:`begin_stage` / :func:`finish_stage` implement "a finished stage is a no-op": the
+  ``_SUCCESS`` marker plus a fingerprint of the stage's config.
+- :func:`map_shards` runs one library function per pending shard with Ray Data (one shard per
+  block, so progress bars count shards and a killed job loses only the shards in flight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline import run_config as rc
+from pipeline.config import ConfigError
+from pipeline.rundir import ShardResult, StageDir
+
+log = logging.getLogger("megascience")
+
+# Environment a local cluster's workers need to see (they inherit the driver's environment).
+PASSTHROUGH_ENV = (
+    "HF_HUB_OFFLINE",
+    "HF_HOME",
+    "TRANSFORMERS_OFFLINE",
+    "MEGASCIENCE_CACHE",
+    "VLLM_CPU_KVCACHE_SPACE",
+    "VLLM_CPU_OMP_THREADS_BIND",
+    "TESSDATA_PREFIX",
+    "TOKENIZERS_PARALLELISM",
+    "OMP_NUM_THREADS",
+)
+
+
+def stage_cli(description: str, argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, rc.RunConfig]:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", required=True, help="run YAML (see ray_jobs/configs/)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. --set run.name=try2 --set parse.ocr.engine=none",
+    )
+    parser.add_argument("--force", action="store_true", help="delete this stage's output and recompute it")
+    parser.add_argument("--address", default=None, help="Ray address (default: $RAY_ADDRESS or a local Ray)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        overrides = dict(rc.parse_override(s) for s in args.set)
+        config = rc.load(args.config, overrides)
+    except ConfigError as exc:
+        parser.exit(2, f"config error: {exc}\n")
+    return args, config
+
+
+def connect(config: rc.RunConfig, address: str | None = None) -> None:
+    """Join or start Ray. Under ``ray job submit`` ``$RAY_ADDRESS`` is set and is joined."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or config.run.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return
+    env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
+    ray.init(
+        num_cpus=config.run.num_cpus,
+        include_dashboard=False,
+        runtime_env={"env_vars": env} if env else None,
+    )
+
+
+def begin_stage(config: rc.RunConfig, section: str, force: bool = False) -> StageDir | None:
+    """The stage's directory, or ``None`` when it already finished with the same config."""
+    stage = config.run_dir.stage(section)
+    if force:
+        stage.reset()
+    done = stage.completed_fingerprint()
+    if done is not None:
+        if done != config.fingerprint(section):
+            raise SystemExit(
+                f"[{section}] {stage.uri} finished earlier with a different {section} config "
+                f"(fingerprint {done} != {config.fingerprint(section)}). Rerun with --force to "
+                "recompute it (later stages must then be recomputed too), or choose another run.name."
+            )
+        print(f"[{section}] already complete: {stage.uri} (delete it or pass --force to recompute)")
+        return None
+    return stage
+
+
+def map_shards(
+    shards: list[dict[str, Any]],
+    worker: type,
+    worker_kwargs: dict[str, Any],
+    *,
+    num_cpus: float = 1.0,
+    concurrency: int | None = None,
+) -> list[ShardResult]:
+    """Run ``worker`` (a callable class: ``__init__(**worker_kwargs)``, ``__call__(shard) -> ShardResult``)
+    over the shards with Ray Data, ``concurrency`` actors at once; returns the shard results."""
+    import ray
+
+    if not shards:
+        return []
+
+    class _Adapter:
+        # Ray Data hands over one-row batches (dict of columns); the library speaks plain dicts.
+        def __init__(self) -> None:
+            self.fn = worker(**worker_kwargs)
+
+        def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+            rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+            results = [self.fn(row) for row in rows]
+            return {"result": [r.to_json() for r in results]}
+
+    n_workers = concurrency or max(1, int(ray.available_resources().get("CPU", 1) // num_cpus))
+    ds = ray.data.from_items(shards, override_num_blocks=len(shards))
+    ds = ds.map_batches(
+        _Adapter,
+        batch_size=1,
+        batch_format="numpy",
+        num_cpus=num_cpus,
+        compute=ray.data.ActorPoolStrategy(size=min(n_workers, len(shards))),
+    )
+    return [ShardResult.from_json(row["result"]) for row in ds.iter_rows()]
+
+
+def finish_stage(config: rc.RunConfig, section: str, stage: StageDir, started: float, **extra: Any) -> dict:
+    stats = stage.finish(config.fingerprint(section), time.time() - started, extra or None)
+    print_stats(stats)
+    return stats
+
+
+def print_stats(stats: dict[str, Any]) -> None:
+    rejected = ", ".join(f"{k}={v}" for k, v in stats["rejected"].items()) or "none"
+    lines = [
+        f"[{stats['stage']}] in={stats['in']} passed={stats['passed']} out={stats['out']} "
+        f"rejected={stats['rejected_total']} ({rejected}) in {stats['seconds']:.1f}s",
+    ]
+    for unit, acc in stats.get("units", {}).items():
+        r = ", ".join(f"{k}={v}" for k, v in acc["rejected"].items()) or "none"
+        lines.append(f"[{stats['stage']}]   {unit}: in={acc['in']} passed={acc['passed']} rejected: {r}")
+    if stats.get("counters"):
+        lines.append(f"[{stats['stage']}]   " + ", ".join(f"{k}={v:g}" for k, v in stats["counters"].items()))
+    print("\n".join(lines), file=sys.stdout, flush=True)
+
+
+def run_main(main: Callable[[], Any]) -> None:
+    """Entrypoint wrapper: configuration mistakes exit with code 2 and the message, no traceback."""
+    try:
+        main()
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
