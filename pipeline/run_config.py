@@ -35,6 +35,7 @@ from pipeline.rundir import RunDir
 STAGE_CONFIGS: dict[str, str] = {
     "parse": "pipeline.parse.config:ParseConfig",
     "chunk": "pipeline.chunk.config:ChunkConfig",
+    "train_sft": "pipeline.sft.config:SftConfig",
     "extract_qa": "pipeline.extract.config:ExtractQAConfig",
 }
 

@@ -129,9 +129,7 @@ class ShardResult:
         for unit, acc in self.units.items():
             unit_total = acc.get("passed", 0) + sum(acc.get("rejected", {}).values())
             if unit_total != acc.get("in", 0):
-                raise AssertionError(
-                    f"[{stage}] shard {self.shard}: {unit} accounting is off: {acc}"
-                )
+                raise AssertionError(f"[{stage}] shard {self.shard}: {unit} accounting is off: {acc}")
 
 
 def merge_results(stage: str, results: Iterable[ShardResult], seconds: float) -> dict[str, Any]:
@@ -255,10 +253,15 @@ class StageDir:
                 f.write(payload)
         self.fs.move(tmp, path)  # a rename locally; object stores never show a half-written object
 
-    def write_shard(self, result: ShardResult, data: pa.Table, rejects: pa.Table | None = None) -> None:
-        """Write one shard's outputs and rejects, then its marker. Idempotent: same shard, same files."""
+    def write_shard(
+        self, result: ShardResult, data: pa.Table | None, rejects: pa.Table | None = None
+    ) -> None:
+        """Write one shard's outputs and rejects, then its marker. Idempotent: same shard, same files.
+
+        ``data`` may be None for a shard that only accounts for inputs (e.g. rejected files)."""
         result.check_accounting(self.stage)
-        self._write_atomic(self.data_file(result.shard), data)
+        if data is not None:
+            self._write_atomic(self.data_file(result.shard), data)
         if rejects is not None and rejects.num_rows:
             self._write_atomic(self.rejects_file(result.shard), rejects)
         self._write_atomic(
@@ -272,9 +275,24 @@ class StageDir:
             stats.update(extra)
         stats["fingerprint"] = fingerprint
         self._write_atomic(self.stats_path, json.dumps(stats, indent=2).encode())
-        marker = {"fingerprint": fingerprint, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        marker = {
+            "fingerprint": fingerprint,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         self._write_atomic(self.success_path, json.dumps(marker).encode())
         return stats
+
+    def write_json(self, relative: str, obj: Any) -> None:
+        """A small JSON side file inside the stage folder (inventories, manifests)."""
+        self._write_atomic(join(self.path, relative), json.dumps(obj, sort_keys=True).encode())
+
+    def read_json_dir(self, relative: str) -> dict[str, Any]:
+        """``{file stem: parsed JSON}`` of the ``*.json`` files in a sub-folder of the stage."""
+        out = {}
+        for info in self._list(join(self.path, relative), ".json"):
+            with self.fs.open_input_stream(info.path) as f:
+                out[Path(info.path).stem] = json.loads(f.read())
+        return out
 
     def read_stats(self) -> dict[str, Any]:
         with self.fs.open_input_stream(self.stats_path) as f:
@@ -299,7 +317,9 @@ class StageDir:
         files = self.rejects_files()
         if not files:
             return REJECTS_SCHEMA.empty_table()
-        return pa.concat_tables([pq.read_table(f, filesystem=self.fs) for f in files], promote_options="default")
+        return pa.concat_tables(
+            [pq.read_table(f, filesystem=self.fs) for f in files], promote_options="default"
+        )
 
 
 class RunDir:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -98,6 +99,17 @@ def begin_stage(config: rc.RunConfig, section: str, force: bool = False) -> Stag
     return stage
 
 
+def require_stage(config: rc.RunConfig, section: str, needed_by: str) -> StageDir:
+    """The finished stage ``section`` that ``needed_by`` reads; a clear error when it is not done."""
+    stage = config.run_dir.stage(section)
+    if not stage.is_complete():
+        raise SystemExit(
+            f"[{needed_by}] needs the {section!r} stage's output, but {stage.uri} is not complete. "
+            f"Run it first: python -m ray_jobs.{section} --config {config.source or '<run.yaml>'}"
+        )
+    return stage
+
+
 def map_shards(
     shards: list[dict[str, Any]],
     worker: type,
@@ -105,9 +117,13 @@ def map_shards(
     *,
     num_cpus: float = 1.0,
     concurrency: int | None = None,
-) -> list[ShardResult]:
-    """Run ``worker`` (a callable class: ``__init__(**worker_kwargs)``, ``__call__(shard) -> ShardResult``)
-    over the shards with Ray Data, ``concurrency`` actors at once; returns the shard results."""
+) -> list[dict[str, Any]]:
+    """Run ``worker`` over the shards with Ray Data, ``concurrency`` actors at once.
+
+    ``worker`` is a plain callable class from ``pipeline/``: ``__init__(**worker_kwargs)`` loads
+    what it needs once per actor; ``__call__(shard: dict)`` does one shard's work (writing its
+    output) and returns a :class:`ShardResult` or a JSON-able dict, which come back as dicts.
+    Shard dicts must hold only strings and numbers (nest structures as JSON strings)."""
     import ray
 
     if not shards:
@@ -119,9 +135,9 @@ def map_shards(
             self.fn = worker(**worker_kwargs)
 
         def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-            rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+            rows = [{k: _plain(v) for k, v in zip(batch, values)} for values in zip(*batch.values())]
             results = [self.fn(row) for row in rows]
-            return {"result": [r.to_json() for r in results]}
+            return {"result": [json.dumps(r.to_json() if isinstance(r, ShardResult) else r) for r in results]}
 
     n_workers = concurrency or max(1, int(ray.available_resources().get("CPU", 1) // num_cpus))
     ds = ray.data.from_items(shards, override_num_blocks=len(shards))
@@ -132,7 +148,12 @@ def map_shards(
         num_cpus=num_cpus,
         compute=ray.data.ActorPoolStrategy(size=min(n_workers, len(shards))),
     )
-    return [ShardResult.from_json(row["result"]) for row in ds.iter_rows()]
+    return [json.loads(row["result"]) for row in ds.iter_rows()]
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars from a numpy-format batch -> Python values
+    return value.item() if hasattr(value, "item") else value
 
 
 def finish_stage(config: rc.RunConfig, section: str, stage: StageDir, started: float, **extra: Any) -> dict:
