@@ -152,9 +152,14 @@ def _generate_missing(
         include_paths=True,
         columns=_read_columns(task, pending, inputs),
     )
-    # Materialised (spilling to disk if large) so the total is known for progress and a fully
-    # cached rerun starts no engine; planning is CPU work, cheap next to generation.
-    requests = ds.map_batches(plan, batch_format="pyarrow", batch_size=256).materialize()
+    # One block per engine batch: a block's completions reach the driver (and the cache) when its
+    # batch finishes, so a crash loses only the batches in flight. Materialised (spilling to disk
+    # if large) so the total is known for progress and a fully cached rerun starts no engine.
+    requests = (
+        ds.map_batches(plan, batch_format="pyarrow", batch_size=256)
+        .repartition(target_num_rows_per_block=cfg.engine.batch_size)
+        .materialize()
+    )
     n_total = requests.count()
     print(f"[{section}] {n_total} prompts to generate ({len(cached)} already in the cache)", flush=True)
     if n_total == 0:

@@ -148,16 +148,19 @@ def parse_qa_blocks(text: str | None) -> QAParse:
     if not result.pairs:
         if result.no_qa:
             result.reason = NO_QA
-        elif result.issues[QUESTION_WITHOUT_ANSWER]:
+        elif result.issues[QUESTION_WITHOUT_ANSWER] or result.issues[EMPTY_ANSWER]:
             result.reason = NO_ANSWER
         else:
             result.reason = MALFORMED
     return result
 
 
+_NO_QA_LINE = re.compile(r"\n?[ \t]*[*_]*\[\s*NO[\s_-]*QA\s*\][^\n]*", re.IGNORECASE)
+
+
 def _strip_no_qa(text: str) -> str:
-    # "[NO QA]" left dangling after the last pair (some models add it for the rest of the extract).
-    return _NO_QA.sub("", text).strip() if _NO_QA.search(text) else text
+    # "[NO QA] for the rest" left after the last pair: the sentinel's line is commentary, not answer.
+    return _NO_QA_LINE.sub("", text).strip() if _NO_QA.search(text) else text
 
 
 # -- the reference post-processor, reproduced --------------------------------------------------------
