@@ -146,9 +146,17 @@ def write_sample_textbooks(folder: str | Path) -> Path:
         doc.save(folder / name, no_new_id=True, garbage=3, deflate=True)
         doc.close()
     lines = ["path,subject,licence,title"]
-    subjects = {"physics": "physics", "chem": "chemistry", "bio": "biology", "econ": "economics", "math": "math"}
+    subjects = {
+        "physics": "physics",
+        "chem": "chemistry",
+        "bio": "biology",
+        "econ": "economics",
+        "math": "math",
+    }
     for name, book in BOOKS.items():
-        lines.append(f"{name},{subjects[name.split('_')[0]]},CC0-1.0,{book['header'].split(' - ')[0].title()}")
+        lines.append(
+            f"{name},{subjects[name.split('_')[0]]},CC0-1.0,{book['header'].split(' - ')[0].title()}"
+        )
     (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
     return folder
 

@@ -56,7 +56,9 @@ def write_bad_files(folder: Path, good_pdf: Path) -> dict[str, str]:
     doc.close()
     (folder / "empty.pdf").write_bytes(b"")
     (folder / "zero_pages.pdf").write_bytes(ZERO_PAGE_PDF)
-    (folder / "notes_renamed.pdf").write_text("These are plain-text lecture notes saved with a .pdf name.\n" * 20)
+    (folder / "notes_renamed.pdf").write_text(
+        "These are plain-text lecture notes saved with a .pdf name.\n" * 20
+    )
     return {
         "corrupt.pdf": "corrupt",
         "truncated.pdf": "truncated",

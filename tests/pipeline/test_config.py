@@ -35,7 +35,9 @@ class Outer:
 
 
 def test_builds_nested_frozen_configs():
-    cfg = from_dict(Outer, {"name": "x", "count": 3, "tags": ["a", "b"], "inner": {"ratio": 1}, "limits": {"k": 2}})
+    cfg = from_dict(
+        Outer, {"name": "x", "count": 3, "tags": ["a", "b"], "inner": {"ratio": 1}, "limits": {"k": 2}}
+    )
     assert cfg == Outer("x", 3, ("a", "b"), Inner("fast", 1.0), {"k": 2})
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.count = 4  # type: ignore[misc]
@@ -45,8 +47,14 @@ def test_builds_nested_frozen_configs():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": "x", "cuont": 1}, "unknown key cuont in Outer; allowed keys: count, inner, limits, name, optional, tags"),
-        ({"name": "x", "inner": {"mode": "slow"}}, "inner.mode: 'slow' is not allowed; allowed values: 'fast', 'exact'"),
+        (
+            {"name": "x", "cuont": 1},
+            "unknown key cuont in Outer; allowed keys: count, inner, limits, name, optional, tags",
+        ),
+        (
+            {"name": "x", "inner": {"mode": "slow"}},
+            "inner.mode: 'slow' is not allowed; allowed values: 'fast', 'exact'",
+        ),
         ({"name": "x", "count": "3"}, "count: expected an integer, got '3'"),
         ({"name": "x", "count": True}, "count: expected an integer"),
         ({"name": "x", "inner": {"ratio": 2}}, "inner.ratio: must be within"),
@@ -78,7 +86,7 @@ def test_run_config_sections_and_overrides(tmp_path):
     assert cfg.stage("chunk").max_tokens == 512
     assert cfg.fingerprint("parse") != run_config.load(path).fingerprint("parse")
     path.write_text("run: {name: demo}\nparsee: {}\n")
-    with pytest.raises(ConfigError, match="unknown section 'parsee'; allowed sections: run, .*parse"):
+    with pytest.raises(ConfigError, match=r"unknown section 'parsee'; allowed sections: run, .*parse"):
         run_config.load(path)
     path.write_text("parse: {ocr: {engine: abby}}\n")
     with pytest.raises(ConfigError, match=r"run.yaml: parse.ocr.engine: 'abby' is not allowed"):

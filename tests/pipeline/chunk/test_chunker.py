@@ -93,7 +93,7 @@ def test_missing_columns_fail_with_the_stage_name(qwen3_tokenizer):
 
 
 def test_config_validation():
-    with pytest.raises(ConfigError, match="chunk.max_tokens"):
+    with pytest.raises(ConfigError, match=r"chunk\.max_tokens"):
         from_dict(ChunkConfig, {"max_tokens": 4}, prefix="chunk")
-    with pytest.raises(ConfigError, match="unknown key chunk.max_token in ChunkConfig"):
+    with pytest.raises(ConfigError, match=r"unknown key chunk\.max_token in ChunkConfig"):
         from_dict(ChunkConfig, {"max_token": 4096}, prefix="chunk")

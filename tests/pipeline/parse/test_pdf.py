@@ -16,7 +16,8 @@ from tests.pdf_fixtures import scanned_pdf, text_pdf, write_bad_files
 CONFIG = ParseConfig(input="unused", default_subject="physics")
 
 
-def inspect(path: Path, config: ParseConfig = CONFIG, manifest: Manifest = Manifest()) -> pdf.DocumentInfo:
+def inspect(path: Path, config: ParseConfig = CONFIG, manifest: Manifest | None = None) -> pdf.DocumentInfo:
+    manifest = manifest or Manifest()
     file = pdf.InputFile(path=str(path), relative=path.name, size=path.stat().st_size)
     return pdf.inspect_pdf(file, path.read_bytes(), manifest, config)
 
@@ -41,7 +42,9 @@ def test_each_bad_file_gets_its_reason(tmp_path):
 def test_too_large_is_refused_without_reading(tmp_path):
     good = text_pdf(tmp_path / "good.pdf", ["Some text on a page."])
     file = pdf.InputFile(path=str(good), relative="good.pdf", size=5 * 2**20)
-    info = pdf.inspect_pdf(file, None, Manifest(), ParseConfig(input="x", max_file_mb=1, default_subject="math"))
+    info = pdf.inspect_pdf(
+        file, None, Manifest(), ParseConfig(input="x", max_file_mb=1, default_subject="math")
+    )
     assert info.reason == pdf.TOO_LARGE and "max_file_mb" in info.detail
 
 
