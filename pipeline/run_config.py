@@ -37,6 +37,13 @@ STAGE_CONFIGS: dict[str, str] = {
     "chunk": "pipeline.chunk.config:ChunkConfig",
     "train_sft": "pipeline.sft.config:SftConfig",
     "extract_qa": "pipeline.extract.config:ExtractQAConfig",
+    "dedup": "pipeline.dedup.config:DedupConfig",
+    "refine": "pipeline.curate.config:RefineConfig",
+    "cot_judge": "pipeline.curate.config:CotJudgeConfig",
+    "cot_distill": "pipeline.curate.config:CotDistillConfig",
+    "filter_qa": "pipeline.curate.config:FilterConfig",
+    "reference_answer": "pipeline.curate.config:ReferenceAnswerConfig",
+    "finalize": "pipeline.curate.config:FinalizeConfig",
 }
 
 

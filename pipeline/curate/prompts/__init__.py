@@ -1,0 +1,1 @@
+"""Prompt files of the curation stages (``<name>.<version>.prompt``)."""

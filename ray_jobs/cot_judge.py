@@ -1,0 +1,37 @@
+"""Stage S4a, CoT judge: does the refined answer already reason (YES) or only state a result (NO)?
+
+Runs on the completed shards of ``cot_judge.input_stage`` through Ray Data LLM
+(``ray_jobs.llm_stage``, task ``pipeline.curate.tasks.CotJudgeTask``).
+Rows gain ``judge_cot_output``, ``judge_cot_result`` and ``cot_judge_gen``; unparseable verdicts
+are rejected (``unparseable_verdict``), as in the reference.
+Completions are cached, so a killed run, rerun, generates only what is missing.
+
+Locally (starts Ray, or joins ``$RAY_ADDRESS``)::
+
+    python -m ray_jobs.cot_judge --config ray_jobs/configs/curation_cpu.yaml
+
+On a cluster::
+
+    ray job submit --working-dir . -- python -m ray_jobs.cot_judge --config ray_jobs/configs/curation_gpu.yaml
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.curate.tasks import CotJudgeTask
+from ray_jobs.common import connect, run_main, stage_cli
+from ray_jobs.llm_stage import run_llm_stage
+
+SECTION = "cot_judge"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    args, config = stage_cli(__doc__.splitlines()[0], argv)
+    connect(config, args.address)
+    return run_llm_stage(config, SECTION, CotJudgeTask(config.stage(SECTION)), force=args.force)
+
+
+if __name__ == "__main__":
+    run_main(main)
