@@ -37,6 +37,8 @@ STAGE_CONFIGS: dict[str, str] = {
     "chunk": "pipeline.chunk.config:ChunkConfig",
     "train_sft": "pipeline.sft.config:SftConfig",
     "extract_qa": "pipeline.extract.config:ExtractQAConfig",
+    "serve": "pipeline.serve.config:ServeConfig",
+    "evaluate": "pipeline.eval.config:EvalConfig",
     "dedup": "pipeline.dedup.config:DedupConfig",
     "refine": "pipeline.curate.config:RefineConfig",
     "cot_judge": "pipeline.curate.config:CotJudgeConfig",

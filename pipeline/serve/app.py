@@ -1,0 +1,217 @@
+"""Build, deploy, wait for and remove the Ray Serve LLM application (this module *is* the Serve construct).
+
+:func:`llm_configs` turns :class:`ServeConfig` into ``ray.serve.llm.LLMConfig`` objects (CPU
+models get vLLM's CPU engine and a CPU-only placement group; GPU models get ``accelerator_type``
+and tensor parallelism), :func:`build_app` wraps them with ``build_openai_app`` (one OpenAI
+ingress in front of all models, the API-key ingress when a key is configured), :func:`deploy`
+starts Serve's HTTP proxy on the configured host/port and runs the app, and :func:`wait_ready`
+polls ``/v1/models`` and one tiny completion per model. Request validation (malformed JSON,
+prompts longer than ``max_model_len``, out-of-range sampling parameters) is vLLM's OpenAI
+protocol layer inside Ray Serve LLM: each returns a 4xx and the replica keeps serving
+(``tests/pipeline/serve`` checks every case).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline import assets
+from pipeline.serve.config import ServeConfig, ServedModel
+
+log = logging.getLogger(__name__)
+
+# Environment the engine replicas must see (they may run on other nodes than the deployer).
+REPLICA_ENV = (
+    "HF_HUB_OFFLINE",
+    "HF_TOKEN",
+    "VLLM_CPU_KVCACHE_SPACE",
+    "VLLM_CPU_OMP_THREADS_BIND",
+    "MEGASCIENCE_CACHE",
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a deployed (or attached) app answers."""
+
+    base_url: str  # e.g. http://127.0.0.1:52311  (OpenAI routes under /v1)
+    model_ids: tuple[str, ...]
+    app_name: str | None = None  # set when this process deployed it (and may tear it down)
+    api_key: str | None = None
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url.rstrip("/") + "/v1"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def engine_kwargs(model: ServedModel) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"max_model_len": model.max_model_len, "dtype": model.dtype}
+    if model.max_num_seqs is not None:
+        kwargs["max_num_seqs"] = model.max_num_seqs
+    if model.device == "cpu":
+        kwargs["enforce_eager"] = True  # no CUDA graphs on CPU
+    else:
+        kwargs["tensor_parallel_size"] = model.tensor_parallel_size
+        kwargs["enforce_eager"] = model.enforce_eager
+    if model.tokenizer_source:
+        kwargs["tokenizer"] = assets.resolve(model.tokenizer_source)
+    kwargs.update(model.engine_kwargs)
+    return kwargs
+
+
+def llm_configs(config: ServeConfig) -> list[Any]:
+    """One ``LLMConfig`` per served model."""
+    from ray.serve.llm import LLMConfig
+
+    out = []
+    for model in config.models:
+        autoscaling: dict[str, Any] = {
+            "min_replicas": model.autoscaling.min_replicas,
+            "max_replicas": model.autoscaling.max_replicas,
+        }
+        if model.autoscaling.target_ongoing_requests is not None:
+            autoscaling["target_ongoing_requests"] = model.autoscaling.target_ongoing_requests
+        deployment: dict[str, Any] = {"autoscaling_config": autoscaling}
+        if model.autoscaling.max_ongoing_requests is not None:
+            deployment["max_ongoing_requests"] = model.autoscaling.max_ongoing_requests
+        kwargs: dict[str, Any] = {
+            "model_loading_config": {
+                "model_id": model.model_id,
+                "model_source": assets.resolve(model.model_source),
+            },
+            "engine_kwargs": engine_kwargs(model),
+            "deployment_config": deployment,
+        }
+        env = {k: os.environ[k] for k in REPLICA_ENV if k in os.environ}
+        if env:
+            kwargs["runtime_env"] = {"env_vars": env}
+        if model.device == "cpu":
+            # Without a CPU-only placement group Ray Serve LLM asks for a GPU (ENV-NOTES).
+            kwargs["placement_group_config"] = {"bundles": [{"CPU": 1}]}
+        elif model.accelerator_type:
+            kwargs["accelerator_type"] = model.accelerator_type
+        out.append(LLMConfig(**kwargs))
+    return out
+
+
+def api_key_from_env(config: ServeConfig) -> str | None:
+    if not config.api_key_env:
+        return None
+    key = os.environ.get(config.api_key_env)
+    if not key:
+        raise RuntimeError(
+            f"serve.api_key_env is {config.api_key_env!r} but that environment variable is empty: "
+            f"export {config.api_key_env}=<key> in the shell that deploys (or set api_key_env: null)"
+        )
+    return key
+
+
+def build_app(config: ServeConfig, api_key: str | None = None) -> Any:
+    """The Serve application: ``build_openai_app`` over all models (API-key ingress when a key is given)."""
+    from ray.serve.llm import build_openai_app
+
+    args: dict[str, Any] = {"llm_configs": llm_configs(config)}
+    if api_key:
+        from pipeline.serve.ingress import ApiKeyIngress, key_digest
+
+        args["ingress_cls_config"] = {
+            "ingress_cls": ApiKeyIngress,
+            "ingress_extra_kwargs": {"api_key_sha256": key_digest(api_key)},
+        }
+    return build_openai_app(args)
+
+
+def _running_proxy_port() -> int | None:
+    """The HTTP port of a Serve instance already running on this cluster, if any."""
+    # Serve has no public getter for its proxy options; the controller client has them.
+    from ray.serve.context import _get_global_client
+
+    try:
+        client = _get_global_client(raise_if_no_controller_running=False)
+    except Exception:
+        return None
+    return client.http_config.port if client is not None else None
+
+
+def deploy(config: ServeConfig, *, blocking_ready: bool = True) -> Endpoint:
+    """Start Serve's proxy (if needed) and run the app; returns its endpoint once every model answers."""
+    from ray import serve
+
+    api_key = api_key_from_env(config)
+    port = _running_proxy_port()
+    host = config.host
+    if port is None:
+        port = config.port or free_port(config.host)
+        serve.start(http_options={"host": config.host, "port": port})
+    elif config.port and config.port != port:
+        log.warning("Serve already listens on port %d; serve.port=%d is ignored", port, config.port)
+    connect_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    started = time.time()
+    serve.run(
+        build_app(config, api_key), name=config.app_name, route_prefix=config.route_prefix, blocking=False
+    )
+    prefix = config.route_prefix.rstrip("/")
+    endpoint = Endpoint(
+        base_url=f"http://{connect_host}:{port}{prefix}",
+        model_ids=tuple(m.model_id for m in config.models),
+        app_name=config.app_name,
+        api_key=api_key,
+    )
+    if blocking_ready:
+        wait_ready(endpoint, timeout_s=config.ready_timeout_s)
+        log.info(
+            "Serve app %s ready at %s in %.0fs", config.app_name, endpoint.base_url, time.time() - started
+        )
+    return endpoint
+
+
+def wait_ready(endpoint: Endpoint, timeout_s: float = 900.0, poll_s: float = 2.0) -> None:
+    """Block until ``/v1/models`` lists every model and each answers a 1-token completion."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+    deadline = time.time() + timeout_s
+    pending = set(endpoint.model_ids)
+    last_error = "no answer yet"
+    while pending:
+        if time.time() > deadline:
+            raise TimeoutError(
+                f"Serve app at {endpoint.base_url} not ready after {timeout_s:.0f}s "
+                f"(models still loading: {sorted(pending)}; last error: {last_error}). "
+                "Check `serve status` and the replica logs under the Ray session's logs/serve/."
+            )
+        for model_id in sorted(pending):
+            try:
+                response = requests.post(
+                    f"{endpoint.openai_base_url}/completions",
+                    json={"model": model_id, "prompt": "ready?", "max_tokens": 1, "temperature": 0},
+                    headers=headers,
+                    timeout=30,
+                )
+                if response.status_code == 200:
+                    pending.discard(model_id)
+                else:
+                    last_error = f"{model_id}: HTTP {response.status_code} {response.text[:200]}"
+            except requests.RequestException as exc:
+                last_error = f"{model_id}: {exc}"
+        if pending:
+            time.sleep(poll_s)
+
+
+def teardown(endpoint: Endpoint) -> None:
+    """Delete the app this process deployed (the Serve proxy and other apps stay)."""
+    from ray import serve
+
+    if endpoint.app_name:
+        serve.delete(endpoint.app_name, _blocking=True)
