@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
-_LIGATURE_RE = re.compile("|".join(LIGATURES))
+# One str.translate pass (C speed) instead of regex callbacks: this runs on every page.
+_CLEAN_TABLE = str.maketrans({**LIGATURES, "\u00ad": None})
 _PAGE_NUMBER_RE = re.compile(
     r"^\s*(?:page\s+)?(?:\d{1,4}|(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))"
     r"(?:\s*(?:/|of)\s*\d{1,4})?\s*$",
@@ -39,7 +40,7 @@ _BLANK_RUNS_RE = re.compile(r"\n{3,}")
 _TRAILING_SPACE_RE = re.compile(r"[ \t]+\n")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TextBlock:
     """A block of text on a page with its vertical position as a fraction of page height."""
 
@@ -120,8 +121,7 @@ def page_text(blocks: Sequence[TextBlock], margin: float, running: set[str], str
 
 def clean_text(text: str) -> str:
     """Ligatures, soft hyphens, line-end hyphenation and whitespace; math symbols untouched."""
-    text = _LIGATURE_RE.sub(lambda m: LIGATURES[m.group(0)], text)
-    text = text.replace("\u00ad\n", "").replace("\u00ad", "")
+    text = text.replace("\u00ad\n", "").translate(_CLEAN_TABLE)
     text = _HYPHEN_BREAK_RE.sub("", text)
     text = _TRAILING_SPACE_RE.sub("\n", text)
     text = _BLANK_RUNS_RE.sub("\n\n", text)

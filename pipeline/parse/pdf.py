@@ -171,14 +171,16 @@ def _blocks(page: Any, flags: int) -> list[TextBlock]:
 
 
 def _n_visible(blocks: list[TextBlock]) -> int:
-    return sum(len("".join(b.text.split())) for b in blocks)
+    text = "".join(b.text for b in blocks)
+    return len(text) - sum(text.count(c) for c in " \n\t\r\xa0")
 
 
 def _unusable_text_layer(blocks: list[TextBlock], min_chars: int) -> bool:
-    visible = "".join("".join(b.text.split()) for b in blocks)
-    if len(visible) < min_chars:
+    visible = _n_visible(blocks)
+    if visible < min_chars:
         return True
-    return visible.count("\ufffd") / len(visible) > _MAX_REPLACEMENT_FRACTION
+    replaced = sum(b.text.count("\ufffd") for b in blocks)
+    return replaced / visible > _MAX_REPLACEMENT_FRACTION
 
 
 def _has_visual_content(page: Any) -> bool:

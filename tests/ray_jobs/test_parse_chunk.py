@@ -225,8 +225,8 @@ def test_ray_job_submit_against_a_real_head_node(tmp_path):
         address = f"http://127.0.0.1:{dash_port}"
         submit = [ray_bin, "job", "submit", f"--address={address}", f"--working-dir={REPO}", "--",
                   "python", "-m", "ray_jobs.parse", "--config", str(cfg)]  # fmt: skip
-        deadline = time.time() + 120
-        while True:  # the job server comes up a little after the head
+        deadline = time.time() + 300
+        while True:  # the job server and its agent come up a little after the head
             result = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=600)
             if result.returncode == 0 or time.time() > deadline:
                 break

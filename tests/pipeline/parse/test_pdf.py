@@ -100,7 +100,9 @@ def test_unreadable_scan_is_ocr_failed(tmp_path):
     ocr = tesseract_or_skip()
     doc = pymupdf.open()
     page = doc.new_page()
-    page.insert_image(page.rect, pixmap=pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), 0))
+    pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 64), 0)
+    pixmap.clear_with(128)  # a flat grey photo: nothing to read
+    page.insert_image(page.rect, pixmap=pixmap)
     doc.save(tmp_path / "noise.pdf")
     info = inspect(tmp_path / "noise.pdf")
     out = pdf.extract_page_range((tmp_path / "noise.pdf").read_bytes(), info, 1, 1, CONFIG, ocr)
