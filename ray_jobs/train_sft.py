@@ -122,6 +122,7 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     if stage is None:
         return config.run_dir.stage(SECTION).read_stats()
     import ray
+    from ray.train import TrainingFailedError
 
     from pipeline.sft.export import export_hf_model
     from pipeline.sft.ray_train import fit, total_steps
@@ -135,9 +136,13 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     storage = sft.checkpointing.storage_path or stage.uri
     metrics_uri = join(stage.uri, "metrics.jsonl")
     print(f"[{SECTION}] training {sft.model.name_or_path} for {steps} steps; run state in {storage}")
-    result = fit(sft, files, num_rows, storage, metrics_uri, config.run.name, tokenizer.pad_token_id)
-    if result.error is not None:
-        raise RuntimeError(f"[{SECTION}] training failed; rerun the same command to resume") from result.error
+    try:
+        result = fit(sft, files, num_rows, storage, metrics_uri, config.run.name, tokenizer.pad_token_id)
+    except TrainingFailedError as exc:
+        raise RuntimeError(
+            f"[{SECTION}] training failed ({type(exc).__name__}); rerun the same command to resume from "
+            f"the latest checkpoint in {storage}"
+        ) from exc
     if result.checkpoint is None:
         raise RuntimeError(f"[{SECTION}] training ended without a checkpoint in {storage}")
 

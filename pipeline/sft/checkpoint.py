@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import random
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +158,9 @@ def load_model_weights(directory: str, model: torch.nn.Module) -> None:
     import torch.distributed.checkpoint as dcp
 
     target = {"model": model.state_dict()}
-    dcp.load(target, checkpoint_id=directory, no_dist=True)
+    with warnings.catch_warnings():  # "torch.distributed is disabled …": single-process load is the intent
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(target, checkpoint_id=directory, no_dist=True)
     model.load_state_dict(target["model"])
 
 
