@@ -46,6 +46,12 @@ STAGE_CONFIGS: dict[str, str] = {
     "filter_qa": "pipeline.curate.config:FilterConfig",
     "reference_answer": "pipeline.curate.config:ReferenceAnswerConfig",
     "finalize": "pipeline.curate.config:FinalizeConfig",
+    "decontam_retrieve": "pipeline.decontam.config:DecontamRetrieveConfig",
+    "decontaminate": "pipeline.decontam.config:DecontaminateConfig",
+    "mixture": "pipeline.mixture.config:MixtureConfig",
+    "mixture_decontaminate": "pipeline.mixture.config:MixtureDecontaminateConfig",
+    "mixture_student": "pipeline.mixture.config:StudentAnswerConfig",
+    "mixture_grade": "pipeline.mixture.config:GradeConfig",
 }
 
 

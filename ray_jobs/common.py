@@ -117,13 +117,15 @@ def map_shards(
     *,
     num_cpus: float = 1.0,
     concurrency: int | None = None,
+    num_gpus: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Run ``worker`` over the shards with Ray Data, ``concurrency`` actors at once.
 
     ``worker`` is a plain callable class from ``pipeline/``: ``__init__(**worker_kwargs)`` loads
     what it needs once per actor; ``__call__(shard: dict)`` does one shard's work (writing its
     output) and returns a :class:`ShardResult` or a JSON-able dict, which come back as dicts.
-    Shard dicts must hold only strings and numbers (nest structures as JSON strings)."""
+    Shard dicts must hold only strings and numbers (nest structures as JSON strings).
+    ``num_gpus`` reserves GPUs per actor (an embedding model, for instance)."""
     import ray
 
     if not shards:
@@ -147,6 +149,7 @@ def map_shards(
         batch_format="numpy",
         num_cpus=num_cpus,
         compute=ray.data.ActorPoolStrategy(size=min(n_workers, len(shards))),
+        **({"num_gpus": num_gpus} if num_gpus else {}),
     )
     return [json.loads(row["result"]) for row in ds.iter_rows()]
 
