@@ -1,10 +1,11 @@
 """Response cache: every completion an LLM stage receives, kept so no prompt is generated twice.
 
-``<run>/_llm_cache/<stage>/part-<time>-<uuid>.parquet`` files of :data:`CACHE_SCHEMA` rows, keyed
-by :func:`pipeline.llm.stage.request_key` (model + prompt name@version + messages + sampling
-parameters). Completions are appended in small parts as they stream out of the engine, so a job
-killed after hours loses only the last unflushed part; its rerun asks the engine only for keys
-the cache lacks. It lives beside, not inside, the stage folder, so ``--force`` (which deletes the
+``<run>/_llm_cache/<stage>/<shard>/part-<time>-<uuid>.parquet`` files of :data:`CACHE_SCHEMA`
+rows, keyed by :func:`pipeline.llm.stage.request_key` (model + prompt name@version + messages +
+sampling parameters). Completions are appended in small parts as they stream out of the engine
+(every ``flush_rows`` completions or 60 s), so a job killed after hours loses only the last
+unflushed part; its rerun asks the engine only for keys the cache lacks. One folder per shard:
+parsing a shard reads only its own parts, however many shards the run has. It lives beside, not inside, the stage folder, so ``--force`` (which deletes the
 stage folder) re-parses cached completions instead of regenerating them; a changed prompt, model
 or sampling parameter changes the key and does regenerate. Delete the folder to regenerate all.
 
@@ -37,12 +38,15 @@ CACHE_SCHEMA = COMPLETION_SCHEMA.append(pa.field("model", pa.string())).append(
 class CompletionCache:
     """Append-only parquet cache of completions in a folder (local path or ``pyarrow.fs`` URI)."""
 
-    def __init__(self, uri: str, model: str, flush_rows: int = 256):
+    def __init__(self, uri: str, model: str, flush_rows: int = 256, flush_seconds: float = 60.0):
         self.uri = uri
         self.model = model
         self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
         self.fs, self.path = filesystem(uri)
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: dict[str, list[dict[str, Any]]] = {}
+        self._buffered = 0
+        self._last_flush = time.time()
         self.written = 0
 
     @classmethod
@@ -50,23 +54,27 @@ class CompletionCache:
         return cls(join(run_uri, "_llm_cache", stage), model, flush_rows)
 
     # -- reading ---------------------------------------------------------------------------------
-    def _files(self) -> list[str]:
-        if self.fs.get_file_info(self.path).type == pafs.FileType.NotFound:
+    def _list(self, path: str, recursive: bool) -> list[str]:
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
             return []
-        infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
-        return sorted(
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=recursive))
+        return [
             i.path for i in infos if i.type == pafs.FileType.File and Path(i.path).name.startswith("part-")
-        )
+        ]
+
+    def _files(self, shards: Iterable[str] | None) -> list[str]:
+        if shards is None:
+            files = self._list(self.path, recursive=True)
+        else:
+            files = [f for shard in sorted(set(shards)) for f in self._list(join(self.path, shard), False)]
+        return sorted(files, key=lambda f: Path(f).name)  # part names start with their write time
 
     def _read(self, columns: list[str], shards: Iterable[str] | None) -> pa.Table:
-        files = self._files()
+        files = self._files(shards)
         if not files:
             return CACHE_SCHEMA.empty_table().select(columns)
         dataset = pads.dataset(files, schema=CACHE_SCHEMA, format="parquet", filesystem=self.fs)
-        flt = None
-        if shards is not None:
-            flt = pc.field("shard").isin(sorted(set(shards)))
-        return dataset.to_table(columns=columns, filter=flt)
+        return dataset.to_table(columns=columns)
 
     def keys(self, shards: Iterable[str] | None = None) -> set[str]:
         """Keys with a usable (non-error) completion, optionally only of some shards."""
@@ -87,27 +95,34 @@ class CompletionCache:
 
     # -- writing ---------------------------------------------------------------------------------
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Buffer completion rows (:data:`COMPLETION_SCHEMA`); flushes every ``flush_rows``."""
+        """Buffer completion rows (:data:`COMPLETION_SCHEMA`); flushes every ``flush_rows`` rows
+        or ``flush_seconds``, whichever comes first."""
         now = time.time()
         for row in rows:
-            self._buffer.append(
-                {**{k: row.get(k) for k in COMPLETION_SCHEMA.names}, "model": self.model, "created_at": now}
-            )
-        if len(self._buffer) >= self.flush_rows:
+            record = {
+                **{k: row.get(k) for k in COMPLETION_SCHEMA.names},
+                "model": self.model,
+                "created_at": now,
+            }
+            self._buffer.setdefault(str(row["shard"]), []).append(record)
+            self._buffered += 1
+        if self._buffered >= self.flush_rows or now - self._last_flush >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
-        """Write buffered rows as one new part (atomic: temp file + rename)."""
-        if not self._buffer:
-            return
-        table = pa.Table.from_pylist(self._buffer, schema=CACHE_SCHEMA)
-        self.fs.create_dir(self.path, recursive=True)
-        name = f"part-{time.time():017.6f}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = join(self.path, f".tmp-{name}")
-        pq.write_table(table, tmp, filesystem=self.fs, compression="zstd")
-        self.fs.move(tmp, join(self.path, name))
-        self.written += len(self._buffer)
-        self._buffer = []
+        """Write the buffered rows: one new part per shard (atomic: temp file + rename)."""
+        for shard, rows in self._buffer.items():
+            folder = join(self.path, shard)
+            self.fs.create_dir(folder, recursive=True)
+            name = f"part-{time.time():017.6f}-{uuid.uuid4().hex[:8]}.parquet"
+            tmp = join(folder, f".tmp-{name}")
+            pq.write_table(pa.Table.from_pylist(rows, schema=CACHE_SCHEMA), tmp, filesystem=self.fs,
+                           compression="zstd")  # fmt: skip
+            self.fs.move(tmp, join(folder, name))
+            self.written += len(rows)
+        self._buffer = {}
+        self._buffered = 0
+        self._last_flush = time.time()
 
     def clear(self) -> None:
         if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound:

@@ -28,6 +28,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from pipeline import assets
 from pipeline.config import ConfigError
 from pipeline.llm.config import EngineConfig
@@ -113,11 +115,17 @@ def _build_vllm_processor(engine: EngineConfig) -> Any:
     return build_processor(processor_config, preprocess=_vllm_request_row, postprocess=postprocess)
 
 
+# Every row's sampling_params carries these keys (None when unset): rows of one block must share
+# an Arrow type, and a seeded fan-out request beside an unseeded one would otherwise differ.
+_SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "structured_outputs")
+
+
 def _vllm_request_row(row: dict[str, Any]) -> dict[str, Any]:
+    params = json.loads(row["sampling_json"])
     return {
         **{k: row[k] for k in _CARRY},
         "messages": json.loads(row["messages_json"]),
-        "sampling_params": json.loads(row["sampling_json"]),
+        "sampling_params": {**dict.fromkeys(_SAMPLING_KEYS), **params},
     }
 
 
@@ -195,8 +203,45 @@ def openai_payload(engine: EngineConfig, messages: list[dict[str, str]], params:
     return payload
 
 
+# Ray Data LLM's HTTP stage keeps each request's payload and each response's JSON in Arrow columns.
+# Real payloads and responses differ in shape from row to row (a guided or seeded request has
+# extra fields; an error's "error" is a string on one server and an object on another), and Ray
+# Data then fails to concatenate the blocks. So both travel as one JSON string: the payload as
+# {"json_body": "<request JSON>"} that OpenAISession unwraps before sending, the response as
+# {"status", "body"} text that parse_openai_response reads.
+BODY_FIELD = "json_body"
+
+
+class RawBodyResponse(aiohttp.ClientResponse):
+    """An aiohttp response whose ``json()`` is ``{"status", "body"}`` with the body as text."""
+
+    async def json(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"status": self.status, "body": await self.text()}
+
+
+class OpenAISession:
+    """The ``session_factory`` of the HTTP stage: an ``aiohttp.ClientSession`` with a per-request
+    timeout and :class:`RawBodyResponse`, whose ``post`` sends the JSON in ``json_body`` as the body."""
+
+    def __init__(self, timeout_s: float):
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s), response_class=RawBodyResponse
+        )
+
+    async def __aenter__(self) -> OpenAISession:
+        await self._session.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._session.__aexit__(*exc)
+
+    def post(self, url: str, *, data: Any = None, **kwargs: Any) -> Any:
+        if isinstance(data, str) and data.startswith(f'{{"{BODY_FIELD}"'):
+            data = json.loads(data)[BODY_FIELD]
+        return self._session.post(url, data=data, **kwargs)
+
+
 def _build_openai_processor(engine: EngineConfig) -> Any:
-    import aiohttp
     from ray.data.llm import HttpRequestProcessorConfig, build_processor
 
     processor_config = HttpRequestProcessorConfig(
@@ -207,9 +252,7 @@ def _build_openai_processor(engine: EngineConfig) -> Any:
         qps=engine.qps,
         max_retries=engine.max_retries,
         base_retry_wait_time_in_s=engine.retry_base_seconds,
-        session_factory=functools.partial(
-            aiohttp.ClientSession, timeout=aiohttp.ClientTimeout(total=engine.timeout_s)
-        ),
+        session_factory=functools.partial(OpenAISession, timeout_s=engine.timeout_s),
     )
     preprocess = functools.partial(_openai_request_row, engine=engine)
     return build_processor(processor_config, preprocess=preprocess, postprocess=_openai_completion_row)
@@ -217,7 +260,7 @@ def _build_openai_processor(engine: EngineConfig) -> Any:
 
 def _openai_request_row(row: dict[str, Any], engine: EngineConfig) -> dict[str, Any]:
     payload = openai_payload(engine, json.loads(row["messages_json"]), json.loads(row["sampling_json"]))
-    return {**{k: row[k] for k in _CARRY}, "payload": payload}
+    return {**{k: row[k] for k in _CARRY}, "payload": {BODY_FIELD: json.dumps(payload, ensure_ascii=False)}}
 
 
 def _openai_completion_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +268,15 @@ def _openai_completion_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_openai_response(response: Any) -> dict[str, Any]:
-    """Text, finish reason, token counts and error of a ``/chat/completions`` JSON response."""
+    """Text, finish reason, token counts and error of a ``/chat/completions`` JSON response
+    (a parsed body, its text, or the ``{"status", "body"}`` of :class:`RawBodyResponse`)."""
+    if isinstance(response, dict) and set(response) == {"status", "body"}:
+        status, response = response["status"], response["body"]
+        if isinstance(response, str):
+            try:
+                response = json.loads(response)
+            except ValueError:
+                response = {"error": f"HTTP {status}: {response[:2000]}"}
     if isinstance(response, str):
         try:
             response = json.loads(response)

@@ -110,7 +110,9 @@ def test_extract_qa_scripted_engine_accounting_rerun_and_force(tmp_path, ray_clu
 
 def test_extract_qa_killed_run_resumes_without_regenerating(tmp_path, ray_cluster, textbooks_dir):
     # batch_size 1: each request is its own engine batch, so finished ones reach the cache early.
-    killed = _config(tmp_path, "killed", engine={"model": "scripted-model", "batch_size": 1}, cache_flush_rows=1)
+    killed = _config(
+        tmp_path, "killed", engine={"model": "scripted-model", "batch_size": 1}, cache_flush_rows=1
+    )
     _write_chunks(killed, textbooks_dir)
     task = ExtractQATask(killed.stage("extract_qa"))
     victim = (
@@ -165,7 +167,7 @@ def test_extract_qa_job_with_real_vllm_cpu_engine(tmp_path, ray_cluster, textboo
             "enforce_eager": True,
             "dtype": "bfloat16",
             "max_num_seqs": 8,
-        },  # fmt: skip
+        },
         sampling={"max_tokens": 32},
         subjects=["physics"],
     )
@@ -197,3 +199,11 @@ def test_extract_qa_job_with_real_vllm_cpu_engine(tmp_path, ray_cluster, textboo
     assert data.schema.field("gen") is not None
     # Rerun: nothing left to do.
     assert extract_qa.main(["--config", config.source]) is None
+
+
+@pytest.mark.parametrize("name", ["extract_cpu.yaml", "extract_gpu.yaml", "extract_openai.yaml"])
+def test_shipped_extract_configs_load(name):
+    config = rc.load(Path(__file__).resolve().parents[2] / "ray_jobs" / "configs" / name)
+    stage = config.stage("extract_qa")
+    assert stage.input_stage == "chunk" and stage.standards == ("high", "low")
+    assert stage.engine.kind == ("openai" if "openai" in name else "vllm")

@@ -193,7 +193,8 @@ def test_cache_appends_parts_filters_by_shard_and_retries_errors(tmp_path):
     cache.flush()
     reread = CompletionCache.for_stage(str(tmp_path / "run"), "judge", "m")
     assert reread.lookup(["a"])["k3"]["text"] == "fixed" and reread.keys(["a"]) == {"k1", "k3"}
-    assert len(list((tmp_path / "run" / "_llm_cache" / "judge").glob("part-*.parquet"))) == 2
+    parts = sorted(p.parent.name for p in (tmp_path / "run" / "_llm_cache" / "judge").rglob("part-*.parquet"))
+    assert parts == ["a", "a", "b"], "one folder per shard, one part per shard per flush"
     reread.clear()
     assert reread.keys() == set()
 

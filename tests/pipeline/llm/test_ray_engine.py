@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.config import ConfigError
-from pipeline.llm import EngineConfig, SamplingConfig
+from pipeline.llm import EngineConfig, GuidedDecodingConfig, SamplingConfig
 from pipeline.llm.ray_engine import (
     _vllm_completion_row,
     openai_headers,
@@ -62,6 +62,10 @@ def test_openai_response_parsing():
     assert parse_openai_response({"error": {"message": "bad key"}})["error"].endswith("bad key")
     assert parse_openai_response(None)["finish_reason"] == "error"
     assert parse_openai_response(json.dumps(ok))["text"] == "hi"
+    assert parse_openai_response({"status": 200, "body": json.dumps(ok)})["completion_tokens"] == 2
+    raw = parse_openai_response({"status": 401, "body": '{"error": "Unauthorized"}'})
+    assert raw["finish_reason"] == "error" and "Unauthorized" in raw["error"]
+    assert "HTTP 502" in parse_openai_response({"status": 502, "body": "<html>bad gateway</html>"})["error"]
 
 
 def test_openai_payload_headers_and_vllm_kwargs(monkeypatch):
@@ -151,7 +155,9 @@ def test_openai_engine_through_ray_data_llm_http_processor(openai_server, ray_cl
     engine = EngineConfig(kind="openai", model="tiny", base_url=openai_server, api_key_env="MS_TEST_KEY",
                           concurrency=2, batch_size=2, max_retries=1, timeout_s=120)  # fmt: skip
     free = SamplingConfig(max_tokens=8)
-    guided = SamplingConfig(max_tokens=40, guided={"regex": r"Question: [a-z]{2,8}\?\nAnswer: [a-z]{2,8}\."})
+    guided = SamplingConfig(
+        max_tokens=40, guided=GuidedDecodingConfig(regex=r"Question: [a-z]{2,8}\?\nAnswer: [a-z]{2,8}\.")
+    )
     rows = _request_rows(free, ["Explain entropy.", "State Newton's second law.", "What is pH?"])
     rows += [{**r, "key": "g", "unit_id": "g"} for r in _request_rows(guided, ["Write one QA pair."])]
     rows += [{**r, "key": "long", "unit_id": "long"} for r in _request_rows(free, ["word " * 3000])]
