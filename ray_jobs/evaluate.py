@@ -80,6 +80,7 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     from pipeline.eval.actors import generate
+    from pipeline.eval.client import ResponseCache
     from pipeline.eval.scoring import ScoringPool
     from pipeline.serve import app as serve_app
 
@@ -93,15 +94,18 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
         f"{len(todo)} to score",
         flush=True,
     )
-    gen_stats: dict[str, Any] = {}
-    responses: dict[str, dict[str, Any]] = {}
-    if todo:
+    requests = runner.build_requests(todo, ecfg)
+    cache = cache_dir(config, ecfg.model)
+    cached = ResponseCache(cache).load()
+    responses = {r["key"]: cached[r["key"]] for r in requests if r["key"] in cached}
+    gen_stats: dict[str, Any] = {"requested": len(requests), "cached": len(responses), "sent": 0}
+    if len(responses) < len(requests):  # only start (or reach) a server when something is unanswered
         endpoint, deployed = open_endpoint(config, ecfg)
         try:
             responses, gen_stats = generate(
-                runner.build_requests(todo, ecfg),
+                requests,
                 base_url=endpoint.base_url,
-                cache_dir=cache_dir(config, ecfg.model),
+                cache_dir=cache,
                 concurrency=ecfg.concurrency,
                 api_key=endpoint.api_key,
                 num_cpus=ecfg.actor_num_cpus,
@@ -116,7 +120,7 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
             if deployed:
                 serve_app.teardown(endpoint)
                 print(f"[evaluate] removed the Serve app {endpoint.app_name!r} this job deployed", flush=True)
-        print(f"[evaluate] generation: {gen_stats}", flush=True)
+    print(f"[evaluate] generation: {gen_stats}", flush=True)
 
     predictions_dir = Path(stage.path) / "predictions"
     predictions_dir.mkdir(parents=True, exist_ok=True)

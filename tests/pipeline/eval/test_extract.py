@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,15 @@ FORMATS = {  # option format -> (subtask, letters it shows)
     "4 options (MedMCQA)": "medmcqa",
     "5 options (MedQA)": "medqa-us",
     "A-J instruction (ChemBench)": "ChemBench-multi-choise",
+    "10 options A-J (MMLU-Pro schema)": "mmlu_pro",
 }
+
+# MMLU-Pro is not in the shared data (too large): three items in its schema, golds C, H and J.
+_MMLU_PRO = [
+    {"question_id": i, "question": f"Which unit measures quantity {i}?", "answer": gold, "category": "physics",
+     "options": ["joule", "newton", "pascal", "watt", "coulomb", "tesla", "henry", "farad", "kelvin", "lumen"]}
+    for i, gold in enumerate("CHJ")
+]  # fmt: skip
 
 
 def _render(template: str, gold: str, text: str, letters: str) -> str:
@@ -153,7 +162,10 @@ def test_style_table_is_large_enough():
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_multiple_choice_response_styles(fmt: str, benchmarks_dir: Path):
+def test_multiple_choice_response_styles(fmt: str, benchmarks_dir: Path, tmp_path: Path):
+    if FORMATS[fmt] == "mmlu_pro":
+        (tmp_path / "mmlu_pro.json").write_text(json.dumps(_MMLU_PRO))
+        benchmarks_dir = tmp_path
     items = _items_for(FORMATS[fmt], benchmarks_dir)
     assert items, fmt
     failures = []

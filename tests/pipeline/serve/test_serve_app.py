@@ -206,7 +206,8 @@ def test_interrupted_run_resumes_without_repeating_requests(
     items, _ = runner.load_items(config)
     units = runner.plan_units(items, config, AutoTokenizer.from_pretrained(str(tiny_model_dir)))
     requests_ = runner.build_requests(units, config)
-    assert len(requests_) == 2 * (3 + 3 + 6)
+    # 24 units; a shuffle that happens to keep the reference order asks the same prompt: one request.
+    assert len(units) == 24 and len(requests_) == len({u.key for u in units}) >= 18
     cache_dir = str(tmp_path / "cache")
     kwargs = {
         "base_url": endpoint.base_url,

@@ -1,0 +1,171 @@
+"""Evaluation throughput and Serve overhead, measured side by side in one run.
+
+1. items/s with 1, 4 and 8 concurrent request actors against the same Ray Serve LLM endpoint
+   (goal: 8 actors >= 4x one actor): real benchmark prompts, a fresh response cache per setting.
+2. p50 latency of the same requests, one at a time, through Serve (HTTP -> ingress -> LLMServer ->
+   vLLM) and with the vLLM engine called directly in-process (``vllm.LLM.generate``) (goal: Serve
+   <= 1.2x direct). The two never run at once: Serve is shut down before the direct engine starts.
+
+    python bench/eval.py                      # tiny random Qwen3 on vLLM CPU (about 10 minutes on 2 cores)
+    python bench/eval.py --model Qwen/Qwen3-1.7B --device gpu --max-tokens 256 --items 256
+
+Figures go to stdout and bench/results/eval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = ("gpqa_diamond", "medqa", "medmcqa", "cs_bench", "piqa", "gsm8k", "math500", "scibench")
+
+
+def build_requests(model_dir: str, items_per_benchmark: int, max_tokens: int, data_dir: str) -> list[dict]:
+    from transformers import AutoTokenizer
+
+    from pipeline.eval import runner
+    from pipeline.eval.config import EvalConfig, EvalSamplingConfig
+
+    config = EvalConfig(
+        benchmarks=BENCHMARKS, data_dir=data_dir, limit=items_per_benchmark, model="bench", tokenizer=model_dir,
+        sampling=EvalSamplingConfig(max_tokens=max_tokens), option_orders=("reference",),
+    )  # fmt: skip
+    items, _ = runner.load_items(config)
+    units = runner.plan_units(items, config, AutoTokenizer.from_pretrained(model_dir))
+    requests = runner.build_requests(units, config)
+    for r in requests:  # fixed-length answers: the comparison is about serving, not about when EOS comes
+        r["sampling"] = {**r["sampling"], "ignore_eos": True}
+    return requests
+
+
+def bench_serve(args: argparse.Namespace, model_dir: str, requests: list[dict]) -> dict:
+    import ray
+    from ray import serve
+
+    from pipeline.eval.actors import generate
+    from pipeline.eval.client import CompletionClient
+    from pipeline.serve import app as serve_app
+    from pipeline.serve.config import ServeConfig, ServedModel
+
+    ray.init(
+        num_cpus=args.num_cpus,
+        include_dashboard=False,
+        _temp_dir=tempfile.mkdtemp(prefix="ray_b", dir="/tmp"),
+    )
+    config = ServeConfig(
+        app_name="bench-eval",
+        models=(ServedModel(model_id="bench", model_source=model_dir, max_model_len=args.max_model_len,
+                            max_num_seqs=args.max_num_seqs, dtype=args.dtype, device=args.device),),
+    )  # fmt: skip
+    started = time.time()
+    endpoint = serve_app.deploy(config)
+    out: dict = {"serve_ready_s": round(time.time() - started, 1), "throughput": {}}
+    try:
+        client = CompletionClient(base_url=endpoint.base_url)
+        for r in requests[:3]:  # warm-up
+            client.complete(r["model"], r["prompt"], r["sampling"])
+        for actors in (1, 4, 8):
+            with tempfile.TemporaryDirectory() as cache:
+                _, stats = generate(requests, base_url=endpoint.base_url, cache_dir=cache, concurrency=actors)
+            out["throughput"][actors] = {
+                "items_per_s": round(stats["sent"] / stats["seconds"], 3),
+                "seconds": stats["seconds"],
+            }
+            print(
+                f"[bench] {actors} actor(s): {out['throughput'][actors]['items_per_s']:.2f} items/s",
+                flush=True,
+            )
+        latencies = []
+        for r in requests[: args.latency_requests]:
+            t0 = time.perf_counter()
+            client.complete(r["model"], r["prompt"], r["sampling"])
+            latencies.append(time.perf_counter() - t0)
+        out["serve_latency_s"] = latencies
+    finally:
+        serve_app.teardown(endpoint)
+        serve.shutdown()
+        ray.shutdown()
+    return out
+
+
+def bench_direct(args: argparse.Namespace, model_dir: str, requests: list[dict]) -> list[float]:
+    from vllm import LLM, SamplingParams
+
+    kwargs = {"dtype": args.dtype, "max_model_len": args.max_model_len, "max_num_seqs": args.max_num_seqs}
+    if args.device == "cpu":
+        kwargs["enforce_eager"] = True
+    llm = LLM(model=model_dir, **kwargs)
+    latencies = []
+    for i, r in enumerate(requests[: args.latency_requests + 3]):
+        s = r["sampling"]
+        params = SamplingParams(
+            temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"], seed=s["seed"],
+            stop_token_ids=s["stop_token_ids"], ignore_eos=True,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        llm.generate([r["prompt"]], params, use_tqdm=False)
+        if i >= 3:  # the first three warm up, as on the Serve side
+            latencies.append(time.perf_counter() - t0)
+    del llm
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="builtin:tiny-qwen3")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--items", type=int, default=6, help="items per benchmark (8 benchmarks)")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--max-model-len", type=int, default=4096)
+    parser.add_argument("--max-num-seqs", type=int, default=16)
+    parser.add_argument("--latency-requests", type=int, default=24)
+    parser.add_argument("--num-cpus", type=int, default=4)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "benchmarks"))
+    args = parser.parse_args()
+
+    from pipeline import assets
+
+    model_dir = assets.resolve(args.model)
+    requests = build_requests(model_dir, args.items, args.max_tokens, args.data_dir)
+    print(f"[bench] {len(requests)} requests, max_tokens={args.max_tokens}, model={args.model}", flush=True)
+    serve_out = bench_serve(args, model_dir, requests)
+    direct = bench_direct(args, model_dir, requests)
+    serve_p50 = statistics.median(serve_out.pop("serve_latency_s"))
+    direct_p50 = statistics.median(direct)
+    t = serve_out["throughput"]
+    result = {
+        "model": args.model,
+        "device": args.device,
+        "requests": len(requests),
+        "max_tokens": args.max_tokens,
+        **serve_out,
+        "speedup_4_vs_1": round(t[4]["items_per_s"] / t[1]["items_per_s"], 2),
+        "speedup_8_vs_1": round(t[8]["items_per_s"] / t[1]["items_per_s"], 2),
+        "p50_serve_s": round(serve_p50, 4),
+        "p50_direct_s": round(direct_p50, 4),
+        "p50_ratio_serve_vs_direct": round(serve_p50 / direct_p50, 3),
+    }
+    print(
+        f"\nitems/s  1 actor: {t[1]['items_per_s']:.2f}   4 actors: {t[4]['items_per_s']:.2f} "
+        f"({result['speedup_4_vs_1']}x)   8 actors: {t[8]['items_per_s']:.2f} ({result['speedup_8_vs_1']}x; goal >= 4x)\n"
+        f"p50 latency  Serve: {serve_p50 * 1000:.0f} ms   vLLM direct: {direct_p50 * 1000:.0f} ms   "
+        f"ratio {result['p50_ratio_serve_vs_direct']}x (goal <= 1.2x)"
+    )
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
