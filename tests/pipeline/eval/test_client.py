@@ -127,3 +127,13 @@ def test_scoring_pool_times_out_one_item_and_keeps_going():
         _explode, workers=1, timeout_s=5, on_error=lambda tb: "ERR" if "bad 1" in tb else tb
     ) as pool:
         assert pool.map([1]) == ["ERR"]
+
+
+def test_a_pathological_expression_times_out_and_scoring_goes_on():
+    # sympy would expand (x+1)^3000 - (x-1)^3000 for minutes; the item is scored 0 and marked.
+    unit = {"qtype": "math", "item_id": "x", "subtask": "gsm8k", "question": "q", "options": [], "gold": "2",
+            "extraction_letters": "", "solution": None, "meta": {}}  # fmt: skip
+    with ScoringPool(workers=1, timeout_s=3.0) as pool:
+        slow, fine = pool.map([(unit, "\\boxed{(x+1)^{3000}-(x-1)^{3000}}"), (unit, "so \\boxed{2}")])
+    assert slow["timed_out"] and not slow["correct"] and slow["error"] == "timeout"
+    assert fine["correct"] and not fine["timed_out"]
