@@ -16,7 +16,16 @@ from typing import Any
 from pipeline.chunk.stage import ChunkWorker, plan_documents
 from pipeline.config import to_dict
 from pipeline.run_config import RunConfig
-from ray_jobs.common import begin_stage, connect, finish_stage, map_shards, require_stage, run_main, stage_cli
+from ray_jobs.common import (
+    begin_stage,
+    connect,
+    finish_stage,
+    map_shards,
+    nodes_used,
+    require_stage,
+    run_main,
+    stage_cli,
+)
 
 SECTION = "chunk"
 
@@ -31,14 +40,15 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     done = stage.done_shards()
     shards = [s for s in plan_documents(pages) if s["shard"] not in done]
     print(f"[chunk] {len(shards)} documents to chunk ({len(done)} done earlier)")
-    map_shards(
+    results = map_shards(
         shards,
         ChunkWorker,
         {"config": to_dict(chunk), "run_uri": config.run_dir.uri},
         num_cpus=chunk.resources.num_cpus,
         concurrency=chunk.resources.concurrency,
+        node_type=chunk.resources.node_type,
     )
-    return finish_stage(config, SECTION, stage, started)
+    return finish_stage(config, SECTION, stage, started, nodes=nodes_used(results))
 
 
 def main() -> None:

@@ -118,6 +118,7 @@ def map_shards(
     num_cpus: float = 1.0,
     concurrency: int | None = None,
     num_gpus: float = 0.0,
+    node_type: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``worker`` over the shards with Ray Data, ``concurrency`` actors at once.
 
@@ -125,7 +126,9 @@ def map_shards(
     what it needs once per actor; ``__call__(shard: dict)`` does one shard's work (writing its
     output) and returns a :class:`ShardResult` or a JSON-able dict, which come back as dicts.
     Shard dicts must hold only strings and numbers (nest structures as JSON strings).
-    ``num_gpus`` reserves GPUs per actor (an embedding model, for instance)."""
+    ``num_gpus`` reserves GPUs per actor (an embedding model, for instance); ``node_type`` pins
+    the actors to a ``cluster.yaml`` node type (see ``StageResources.node_type``).
+    Each result dict also gets ``_node_id``: the Ray node that did the work."""
     import ray
 
     if not shards:
@@ -135,11 +138,16 @@ def map_shards(
         # Ray Data hands over one-row batches (dict of columns); the library speaks plain dicts.
         def __init__(self) -> None:
             self.fn = worker(**worker_kwargs)
+            self.node_id = ray.get_runtime_context().get_node_id()
 
         def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
             rows = [{k: _plain(v) for k, v in zip(batch, values)} for values in zip(*batch.values())]
-            results = [self.fn(row) for row in rows]
-            return {"result": [json.dumps(r.to_json() if isinstance(r, ShardResult) else r) for r in results]}
+            out = []
+            for row in rows:
+                result = self.fn(row)
+                result = result.to_json() if isinstance(result, ShardResult) else dict(result)
+                out.append(json.dumps({**result, "_node_id": self.node_id}))
+            return {"result": out}
 
     n_workers = concurrency or max(1, int(ray.available_resources().get("CPU", 1) // num_cpus))
     ds = ray.data.from_items(shards, override_num_blocks=len(shards))
@@ -149,6 +157,8 @@ def map_shards(
         batch_format="numpy",
         num_cpus=num_cpus,
         compute=ray.data.ActorPoolStrategy(size=min(n_workers, len(shards))),
+        # A sliver of the node type's custom resource pins the actors to that node type.
+        resources={node_type: 0.001} if node_type else None,
         **({"num_gpus": num_gpus} if num_gpus else {}),
     )
     return [json.loads(row["result"]) for row in ds.iter_rows()]
@@ -157,6 +167,11 @@ def map_shards(
 def _plain(value: Any) -> Any:
     # numpy scalars from a numpy-format batch -> Python values
     return value.item() if hasattr(value, "item") else value
+
+
+def nodes_used(results: list[dict[str, Any]]) -> int:
+    """How many Ray nodes did the shards of this invocation (shown in stats as ``nodes``)."""
+    return len({r["_node_id"] for r in results if r.get("_node_id")})
 
 
 def finish_stage(config: rc.RunConfig, section: str, stage: StageDir, started: float, **extra: Any) -> dict:

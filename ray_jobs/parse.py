@@ -26,7 +26,7 @@ from pipeline.parse.stage import (
     read_inventory,
 )
 from pipeline.run_config import RunConfig
-from ray_jobs.common import begin_stage, connect, finish_stage, map_shards, run_main, stage_cli
+from ray_jobs.common import begin_stage, connect, finish_stage, map_shards, nodes_used, run_main, stage_cli
 
 SECTION = "parse"
 
@@ -39,11 +39,15 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     parse = config.stage(SECTION)
     build_ocr_engine(parse.ocr)  # fail here, not in every worker, if OCR cannot run
     worker_kwargs = {"config": to_dict(parse), "run_uri": config.run_dir.uri}
-    resources = {"num_cpus": parse.resources.num_cpus, "concurrency": parse.resources.concurrency}
+    resources = {
+        "num_cpus": parse.resources.num_cpus,
+        "concurrency": parse.resources.concurrency,
+        "node_type": parse.resources.node_type,
+    }
 
     plan = plan_inventory(parse, stage)
     print(f"[parse] {len(plan.files)} input files, {len(plan.pending_inventory)} to inspect")
-    map_shards(plan.pending_inventory, InventoryWorker, worker_kwargs, **resources)
+    inspected = map_shards(plan.pending_inventory, InventoryWorker, worker_kwargs, **resources)
 
     current = {file_key(f) for f in plan.files}
     infos = [info for key, info in read_inventory(stage).items() if key in current]
@@ -53,8 +57,8 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     done = stage.done_shards()
     shards = [s for s in plan_page_shards(readable, parse.pages_per_shard) if s["shard"] not in done]
     print(f"[parse] {len(readable)} readable documents, {len(shards)} page ranges to extract")
-    map_shards(shards, PageRangeWorker, worker_kwargs, **resources)
-    return finish_stage(config, SECTION, stage, started)
+    extracted = map_shards(shards, PageRangeWorker, worker_kwargs, **resources)
+    return finish_stage(config, SECTION, stage, started, nodes=nodes_used(inspected + extracted))
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import yaml
 from pipeline import run_config
 from pipeline.rundir import RunDir
 from ray_jobs import chunk, parse
+from tests.local_cluster import start_head
 from tests.pdf_fixtures import text_pdf, write_bad_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,14 +195,6 @@ def test_killed_parse_resumes_to_identical_rows(ray_cluster, textbooks_dir, tmp_
     assert stats["in"] == stats["passed"] + stats["rejected_total"] == 28 + 115 + 81
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ray_job_submit_against_a_real_head_node(tmp_path):
     """`ray job submit --working-dir . -- python -m ray_jobs.parse …` on a head started with `ray start`."""
@@ -210,35 +202,12 @@ def test_ray_job_submit_against_a_real_head_node(tmp_path):
     books.mkdir()
     text_pdf(books / "physics_notes.pdf", [f"Page {i}: momentum is conserved." for i in range(1, 6)])
     cfg = make_config(tmp_path, "submitted", books)
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("RAY_ADDRESS", None)
-    gcs_port, dash_port = _free_port(), _free_port()
-    temp_dir = Path("/tmp") / f"ray_js{os.getpid()}"
-    head = subprocess.Popen(
-        [ray_bin, "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}",
-         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    cluster = start_head(num_cpus=2)
     try:
-        address = f"http://127.0.0.1:{dash_port}"
-        submit = [ray_bin, "job", "submit", f"--address={address}", f"--working-dir={REPO}", "--",
-                  "python", "-m", "ray_jobs.parse", "--config", str(cfg)]  # fmt: skip
-        deadline = time.time() + 300
-        while True:  # the job server and its agent come up a little after the head
-            result = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=600)
-            if result.returncode == 0 or time.time() > deadline:
-                break
-            time.sleep(3)
+        result = cluster.submit("python", "-m", "ray_jobs.parse", "--config", str(cfg))
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "[parse] in=5 passed=5" in result.stdout
         stats = RunDir(str(tmp_path / "runs"), "submitted").stage("parse").read_stats()
         assert stats["passed"] == 5
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        cluster.stop()
