@@ -54,9 +54,8 @@ def open_endpoint(config: RunConfig, ecfg: EvalConfig) -> tuple[Any, bool]:
 
     if ecfg.endpoint:
         key = os.environ.get(ecfg.api_key_env) if ecfg.api_key_env else None
-        return serve_app.Endpoint(
-            base_url=ecfg.endpoint.rstrip("/"), model_ids=(ecfg.model,), api_key=key
-        ), False
+        base_url = ecfg.endpoint.rstrip("/").removesuffix("/v1")  # the OpenAI-style base URL works too
+        return serve_app.Endpoint(base_url=base_url, model_ids=(ecfg.model,), api_key=key), False
     serve_cfg = config.stage("serve")
     if ecfg.model not in [m.model_id for m in serve_cfg.models]:
         raise SystemExit(
