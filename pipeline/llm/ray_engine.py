@@ -81,8 +81,10 @@ def cluster_has_gpus() -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
 
 
-def _build_vllm_processor(engine: EngineConfig) -> Any:
-    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+def vllm_processor_parts(engine: EngineConfig) -> tuple[Any, Any, Any]:
+    """``(vLLMEngineProcessorConfig, preprocess, postprocess)`` of the ``vllm`` engine (the
+    benchmark wraps the postprocess to read engine timestamps; everything else is this)."""
+    from ray.data.llm import vLLMEngineProcessorConfig
 
     on_gpu = engine.device == "gpu" or (engine.device == "auto" and cluster_has_gpus())
     model_path = assets.resolve(engine.model)
@@ -112,7 +114,14 @@ def _build_vllm_processor(engine: EngineConfig) -> Any:
     )
     log.info("vLLM processor: model=%s gpu=%s replicas=%d tp=%d pp=%d", model_path, on_gpu,
              engine.concurrency, engine.tensor_parallel_size, engine.pipeline_parallel_size)  # fmt: skip
-    return build_processor(processor_config, preprocess=_vllm_request_row, postprocess=postprocess)
+    return processor_config, _vllm_request_row, postprocess
+
+
+def _build_vllm_processor(engine: EngineConfig) -> Any:
+    from ray.data.llm import build_processor
+
+    processor_config, preprocess, postprocess = vllm_processor_parts(engine)
+    return build_processor(processor_config, preprocess=preprocess, postprocess=postprocess)
 
 
 # Every row's sampling_params carries these keys (None when unset): rows of one block must share
