@@ -3,8 +3,9 @@
 MFU (model FLOPs utilisation) = useful model FLOPs per second / (workers × device peak). Useful
 FLOPs count real tokens only (padding is waste, not work) and no activation recomputation:
 
-- matmuls: ``6 × N`` per token (forward 2N, backward 4N), N = parameters that take part in a
-  matmul: everything but the input embedding, plus the LM head even when it is tied to it;
+- matmuls: ``6 × N`` per token (forward 2N, backward 4N), N = weight-matrix parameters except
+  the input embedding (a lookup), plus the LM head even when it is tied to it. For a mixture of
+  experts this counts every expert, not only the active ones, so MFU is overstated there;
 - attention scores and values: ``6 × layers × heads × head_dim × L²`` per sequence of L tokens
   (QKᵀ and AV, 2·L²·d each with the causal half skipped, times 3 for forward + backward).
 
@@ -48,12 +49,12 @@ class ModelFlops:
     def from_model(cls, model: Any) -> ModelFlops:
         """Count from an unwrapped transformers causal LM (before FSDP/DDP wrapping)."""
         config = model.config
-        total = sum(p.numel() for p in model.parameters())  # tied weights counted once
+        # Weight matrices only (norm scales and biases are not matmuls); tied weights counted once.
+        matrices = sum(p.numel() for p in model.parameters() if p.dim() >= 2)
         embed = model.get_input_embeddings().weight.numel()
         head = model.get_output_embeddings()
-        head_params = head.weight.numel() if head is not None else 0
         tied = head is not None and head.weight is model.get_input_embeddings().weight
-        matmul = total - embed + (head_params if tied else 0)
+        matmul = matrices - embed + (head.weight.numel() if tied else 0)
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         return cls(matmul, config.num_hidden_layers, config.num_attention_heads * head_dim)
 
@@ -189,7 +190,7 @@ def format_progress(record: dict[str, Any], total_steps: int, started: float, fi
     eta = elapsed / done * (total_steps - step)
     mfu_text = f" mfu {record['mfu']:.1%}" if record.get("mfu") is not None else ""
     return (
-        f"[train_sft] step {step}/{total_steps} epoch {record['epoch']} loss {record['loss']:.4f} "
+        f"[train_sft] step {step}/{total_steps} epoch {record['epoch']:.2f} loss {record['loss']:.4f} "
         f"lr {record['lr']:.2e} grad_norm {record['grad_norm']:.3f} "
         f"{record['tokens_per_s']:,.0f} tok/s{mfu_text} eta {_duration(eta)}"
     )

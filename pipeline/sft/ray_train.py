@@ -217,9 +217,14 @@ def train_step(
     }
 
 
-def _micro_batches(shard: Any, micro_batch_size: int, pad_token_id: int) -> Iterator[dict[str, Any]]:
-    for batch in shard.iter_batches(batch_size=micro_batch_size, batch_format="numpy", prefetch_batches=4):
-        yield collate(batch, pad_token_id)
+def _micro_batches(
+    shard: Any, micro_batch_size: int, pad_token_id: int, skip: int
+) -> Iterator[dict[str, Any]]:
+    """This worker's padded micro-batches of one epoch, after the first ``skip`` (already trained on)."""
+    batches = shard.iter_batches(batch_size=micro_batch_size, batch_format="numpy", prefetch_batches=4)
+    for index, batch in enumerate(batches):
+        if index >= skip:
+            yield collate(batch, pad_token_id)
 
 
 # --- the Ray Train worker function ----------------------------------------------------------------
@@ -234,7 +239,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
-    if device.type == "cpu":
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # FSDP2's default device mesh and NCCL use the current device
+    else:
         torch.set_num_threads(par.cpus_per_worker)
     plan = plan_batches(recipe.global_batch_size, world, recipe.micro_batch_size)
     num_rows = int(loop_config["num_rows"])
@@ -289,10 +296,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     while not state.done:
         epoch = state.epoch
         stream = _micro_batches(
-            ray.train.get_dataset_shard(f"epoch_{epoch}"), plan.micro_batch_size, loop_config["pad_token_id"]
+            ray.train.get_dataset_shard(f"epoch_{epoch}"),
+            plan.micro_batch_size,
+            loop_config["pad_token_id"],
+            skip=state.step_in_epoch * plan.grad_accum_steps,  # resume: what this epoch already trained on
         )
-        for _ in range(state.step_in_epoch * plan.grad_accum_steps):  # resume: skip what was trained on
-            next(stream)
         while state.epoch == epoch and not state.done:
             step_started = time.time()
             micro_batches = [next(stream) for _ in range(plan.grad_accum_steps)]

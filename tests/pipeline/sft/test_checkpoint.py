@@ -63,7 +63,7 @@ def fsdp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     optimizer = build_optimizer(sft, model)
     scheduler = build_scheduler(sft, optimizer, 10)
     losses = []
-    for _ in range(2):
+    for _ in range(3):  # the first step has LR 0 (one warm-up step)
         result = train_step(
             model,
             optimizer,
@@ -75,9 +75,11 @@ def fsdp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         )
         losses.append(result["loss"])
     state = TrainerState(
-        fingerprint="fp", total_steps=10, steps_per_epoch=5, global_step=2, step_in_epoch=2, world_size=world
+        fingerprint="fp", total_steps=10, steps_per_epoch=5, global_step=3, step_in_epoch=3, world_size=world
     )
-    save_checkpoint(out_dir, model, optimizer, scheduler, state, rank, [{"step": 1}, {"step": 2}])
+    save_checkpoint(
+        out_dir, model, optimizer, scheduler, state, rank, [{"step": 1}, {"step": 2}, {"step": 3}]
+    )
     full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if rank == 0:
         torch.save({"weights": full, "losses": losses}, os.path.join(out_dir, "..", "reference.pt"))
@@ -99,14 +101,14 @@ def test_fsdp_checkpoint_resumes_on_another_worker_count(tmp_path: Path, tiny_mo
     checkpoint.mkdir()
     mp.spawn(fsdp_worker, args=(2, free_port(), str(checkpoint)), nprocs=2, join=True)
     reference = torch.load(tmp_path / "reference.pt", weights_only=False)
-    assert reference["losses"][1] < reference["losses"][0]
+    assert reference["losses"][2] < reference["losses"][0]
     assert {p.name for p in checkpoint.iterdir()} >= {
         ".metadata",
         "__0_0.distcp",
         "__1_0.distcp",
         "trainer_state.json",
     }
-    assert read_state(str(checkpoint)).global_step == 2
+    assert read_state(str(checkpoint)).global_step == 3
 
     # Resume on ONE worker, unsharded: the model, AdamW moments and the LR schedule carry over.
     sft = tiny_sft("ddp", 1)
@@ -114,14 +116,14 @@ def test_fsdp_checkpoint_resumes_on_another_worker_count(tmp_path: Path, tiny_mo
     optimizer = build_optimizer(sft, model)
     scheduler = build_scheduler(sft, optimizer, 10)
     state = load_checkpoint(str(checkpoint), model, optimizer, scheduler, 0, 1, "fp", seed=0)
-    assert (state.global_step, state.step_in_epoch, state.world_size) == (2, 2, 2)
+    assert (state.global_step, state.step_in_epoch, state.world_size) == (3, 3, 2)
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(tensor, reference["weights"][name], msg=lambda m, n=name: f"{n}: {m}")
-    assert scheduler.last_epoch == 2
+    assert scheduler.last_epoch == 3
     adam_state = optimizer.state[next(iter(model.parameters()))]
-    assert int(adam_state["step"]) == 2 and adam_state["exp_avg"].abs().sum() > 0
+    assert int(adam_state["step"]) == 3 and adam_state["exp_avg"].abs().sum() > 0
     result = train_step(model, optimizer, scheduler, micro_batches(0, 1, 4), torch.device("cpu"), 1, 1.0)
-    assert result["loss"] < reference["losses"][1]  # training continues downhill from the checkpoint
+    assert result["loss"] < reference["losses"][2]  # training continues downhill from the checkpoint
 
     with pytest.raises(RuntimeError, match="another model, data or recipe"):
         load_checkpoint(str(checkpoint), model, optimizer, scheduler, 0, 1, "other", seed=0)
@@ -137,4 +139,4 @@ def test_fsdp_checkpoint_resumes_on_another_worker_count(tmp_path: Path, tiny_mo
         rtol=1e-2,
         atol=1e-2,
     )
-    assert json.loads((checkpoint / "metrics.jsonl").read_text().splitlines()[-1]) == {"step": 2}
+    assert json.loads((checkpoint / "metrics.jsonl").read_text().splitlines()[-1]) == {"step": 3}
