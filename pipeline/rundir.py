@@ -246,7 +246,12 @@ class StageDir:
         parent = path.rsplit("/", 1)[0]
         self.fs.create_dir(parent, recursive=True)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[1]}"
-        if isinstance(payload, pa.Table):
+        if isinstance(payload, pa.Table) and payload.num_rows == 0:
+            # No row group at all: `datasets.load_dataset("parquet")` fails on a 0-row row group
+            # ("BatchSize must be greater than 0"); readers still get the schema.
+            with self.fs.open_output_stream(tmp) as f:
+                pq.ParquetWriter(f, payload.schema, compression="zstd").close()
+        elif isinstance(payload, pa.Table):
             pq.write_table(payload, tmp, filesystem=self.fs, compression="zstd")
         else:
             with self.fs.open_output_stream(tmp) as f:

@@ -70,11 +70,14 @@ def vllm_server(tiny_model_dir, tmp_path_factory):
             proc.wait(timeout=30)
 
 
-def llm(base_url: str, max_tokens: int, **guided) -> dict:
+def llm(base_url: str, max_tokens: int, temperature: float = 0.0, **guided) -> dict:
+    # Sampled stages get a fixed seed: reproducible, yet different prompts give different outputs
+    # (greedy decoding of a random model writes the same text for every chunk).
     return {
         "engine": {"kind": "openai", "model": "tiny", "base_url": base_url, "api_key_env": "CURATION_TEST_KEY",
                    "concurrency": 2, "batch_size": 4},
-        "sampling": {"temperature": 0.0, "max_tokens": max_tokens, "guided": guided},
+        "sampling": {"temperature": temperature, "max_tokens": max_tokens, "guided": guided,
+                     **({"seed": 0} if temperature else {})},
     }  # fmt: skip
 
 
@@ -82,17 +85,17 @@ def run_yaml(tmp_path: Path, base_url: str, benchmarks_dir: Path) -> Path:
     words = "[a-z]{3,8}( [a-z]{2,8}){4,6}"  # >= 5 tokens, so the dedup length filter keeps them
     config = {
         "run": {"name": "chain", "root": str(tmp_path / "runs")},
-        "extract_qa": {**llm(base_url, 96, regex=rf"Question: {words}\?\nAnswer: {words}\.\n\nQuestion: {words}\?\nAnswer: {words}\."),
+        "extract_qa": {**llm(base_url, 200, 1.0, regex=rf"Question: {words}\?\nAnswer: {words}\.\n\nQuestion: {words}\?\nAnswer: {words}\."),
                        "standards": ["low"]},
         "dedup": {"input_stage": "extract_qa"},
-        "refine": llm(base_url, 64, regex=rf"Refined Question: {words}\?\nRefined Answer: {words}\."),
-        "cot_judge": llm(base_url, 24, choice=["Analysis: it explains why.\nDecision: YES",
+        "refine": llm(base_url, 128, regex=rf"Refined Question: {words}\?\nRefined Answer: {words}\."),
+        "cot_judge": llm(base_url, 24, 1.0, choice=["Analysis: it explains why.\nDecision: YES",
                                                "Analysis: a bare fact.\nDecision: NO"]),
-        "cot_distill": llm(base_url, 48, regex=r"Step 1: [a-z ]{5,30}\. The answer is \\boxed\{[a-z0-9]{1,5}\}\."),
+        "cot_distill": llm(base_url, 64, regex=r"Step 1: [a-z ]{5,30}\. So the answer is [a-z0-9]{1,5}\."),
         "filter_qa": llm(base_url, 24, choice=["Analysis:\nThe pair is complete.\nDecision:\nYES"]),
         "decontam_retrieve": {"benchmarks_dir": str(benchmarks_dir), "embedding_model": "builtin:all-minilm-l6-v2",
                               "batch_size": 64, "top_k": 2},
-        "decontaminate": llm(base_url, 24, choice=["Analysis: The two problems differ.\nDecision: NO",
+        "decontaminate": llm(base_url, 24, 1.0, choice=["Analysis: The two problems differ.\nDecision: NO",
                                                    "Analysis: I cannot tell."]),
         "reference_answer": llm(base_url, 24, regex=r"Reference Answer: [a-z0-9]{1,8}"),
         "finalize": {"dataset_name": "chain test"},
