@@ -101,7 +101,7 @@ class CompletionClient:
         self.retries = 0
 
     def complete(self, model: str, prompt: str, sampling: dict[str, Any]) -> dict[str, Any]:
-        """``{text, finish_reason, prompt_tokens, completion_tokens, attempts, latency_s}``."""
+        """``{response_id, text, finish_reason, prompt_tokens, completion_tokens, attempts, latency_s}``."""
         import requests
 
         body = {"model": model, "prompt": prompt, **{k: v for k, v in sampling.items() if v is not None}}
@@ -122,6 +122,7 @@ class CompletionClient:
                     choice = data["choices"][0]
                     usage = data.get("usage") or {}
                     return {
+                        "response_id": data.get("id"),
                         "text": choice.get("text", ""),
                         "finish_reason": choice.get("finish_reason"),
                         "prompt_tokens": usage.get("prompt_tokens"),
