@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     run_step(config, "mixture_dedup", dedup_cfg, lambda stage: dedup_shards(run_uri, dedup_cfg, stage.stage),
              args.force)  # fmt: skip
 
-    retrieve_cfg = dataclasses.replace(cfg.retrieve, input_stage="mixture_dedup")
+    # Mixture rows always carry `question` (the common source shape), whatever the YAML says.
+    retrieve_cfg = dataclasses.replace(cfg.retrieve, input_stage="mixture_dedup", query_column="question")
 
     def retrieve(stage: StageDir) -> None:
         build = ray.remote(build_index).options(num_gpus=retrieve_cfg.num_gpus)

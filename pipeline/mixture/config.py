@@ -75,7 +75,8 @@ class MixtureConfig:
         length_max_tokens: responses longer than this are dropped before the top-k (reference 10,000).
         difficulty_samples: student answers graded per question.
         dedup: MinHash settings applied to every source (reference parameters by default).
-        retrieve: embedding/search settings of decontamination (its ``input_stage`` is ignored).
+        retrieve: embedding/search settings of decontamination (its ``input_stage`` and
+            ``query_column`` are set by the job).
     """
 
     sources: tuple[MixtureSource, ...] = ()
