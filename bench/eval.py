@@ -58,10 +58,11 @@ def _replica_call_seconds(response_ids: list[str]) -> list[float]:
 
     import ray
 
-    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs" / "serve"
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
     wanted = {rid.split("-", 1)[1]: None for rid in response_ids if rid and "-" in rid}
     line = re.compile(r" ([0-9a-f-]{36}) -- CALL completions OK ([0-9.]+)ms")
-    for path in logs.glob("replica_*LLMServer*.log"):
+    # Serve LLM's replica writes its access lines to the worker's stderr file (serve/ has the rest).
+    for path in [*logs.glob("serve/replica_*LLMServer*.log"), *logs.glob("worker-*.err")]:
         for match in line.finditer(path.read_text(errors="ignore")):
             if match.group(1) in wanted:
                 wanted[match.group(1)] = float(match.group(2)) / 1000
