@@ -32,6 +32,7 @@ _PAGE_NUMBER_RE = re.compile(
     r"(?:\s*(?:/|of)\s*\d{1,4})?\s*$",
     re.IGNORECASE,
 )
+MAX_EDGE_LINES = 3
 _RUNNING_TITLE_RE = re.compile(
     r"^\s*(?:chapter|section|part|unit)\s+[\dIVXivx]+\s*[.:|—–-]\s*\S", re.IGNORECASE
 )
@@ -63,9 +64,10 @@ def edge_positions(blocks: Sequence[TextBlock], margin: float) -> dict[int, str]
 
     The topmost and the bottommost block of the page, plus any block inside the ``margin`` band.
     Position comes from the coordinates, not the text order: some PDFs emit the header last, and
-    LaTeX books put it at 12% of the height, well below any fixed band.
+    LaTeX books put it at 12% of the height, well below any fixed band. A header is short: blocks
+    of more than ``MAX_EDGE_LINES`` lines are body text, and so is the only block of a page.
     """
-    if not blocks:
+    if len(blocks) < 2:
         return {}
     edges: dict[int, str] = {}
     top = min(range(len(blocks)), key=lambda i: blocks[i].top)
@@ -77,7 +79,11 @@ def edge_positions(blocks: Sequence[TextBlock], margin: float) -> dict[int, str]
             edges[i] = "bottom"
     edges.setdefault(top, "top")
     edges.setdefault(bottom, "bottom")
-    return edges
+    return {i: where for i, where in edges.items() if _n_lines(blocks[i].text) <= MAX_EDGE_LINES}
+
+
+def _n_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip())
 
 
 def is_running_title(line: str) -> bool:

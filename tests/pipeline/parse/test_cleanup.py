@@ -65,3 +65,18 @@ def test_edge_positions_use_coordinates_not_order():
     blocks = [TextBlock("body", 0.2, 0.8), TextBlock("Chapter 2 | Scarcity\n27", 0.03, 0.04)]
     assert edge_positions(blocks, 0.08) == {1: "top", 0: "bottom"}
     assert page_text(blocks, 0.08, set(), True) == "body"
+
+
+def test_a_page_that_is_one_block_keeps_it_even_if_it_repeats():
+    pages = [[TextBlock(f"Page {i}: momentum is conserved.", 0.1, 0.2)] for i in range(5)]
+    running = find_running_lines(pages, 0.08, 3)
+    assert [page_text(p, 0.08, running, True) for p in pages] == [
+        f"Page {i}: momentum is conserved." for i in range(5)
+    ]
+
+
+def test_long_edge_blocks_are_body_text():
+    body = "\n".join(f"line {i} of a long paragraph" for i in range(6))
+    pages = [[TextBlock(body, 0.05, 0.5), TextBlock("other", 0.6, 0.7)] for _ in range(4)]
+    running = find_running_lines(pages, 0.08, 3)
+    assert page_text(pages[0], 0.08, running, True).startswith("line 0 of a long paragraph")
