@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -304,7 +305,8 @@ def main() -> None:
         pq.write_table(pa.Table.from_pylist(make_records(n, 120.0, seed=2, words=words)), data)
         one = bench_config(args, data, 1)
         files, num_rows = tokenize_rows(one, RunDir(scratch, "tok"), data)
-        ray.init(num_cpus=4, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray_b", dir="/tmp"))
+        ray_temp = tempfile.mkdtemp(prefix="ray_b", dir="/tmp")  # short: Ray's socket paths are limited
+        ray.init(num_cpus=4, include_dashboard=False, _temp_dir=ray_temp)
         try:
             results["bare_1"] = in_fresh_process(bare_loop, one, files, args.warmup)
             results["ray_1"] = ray_loop(one, files, num_rows, os.path.join(scratch, "ray1"), args.warmup)
@@ -315,6 +317,8 @@ def main() -> None:
             results["bare_1_again"] = in_fresh_process(bare_loop, one, files, args.warmup)
         finally:
             ray.shutdown()
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(ray_temp, ignore_errors=True)
 
     print_table(results)
     out = REPO / "bench" / "results" / "train.json"
