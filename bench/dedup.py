@@ -42,14 +42,14 @@ NON_WORD = re.compile(r"\W")
 
 
 def ray_cpu_seconds() -> float:
-    """CPU seconds consumed so far by this process and Ray's worker processes."""
+    """CPU seconds consumed so far by this process and its children (the local Ray cluster this
+    script started: GCS, raylet, workers); other sessions' Ray processes are not counted."""
+    me = psutil.Process()
     total = time.process_time()
-    for p in psutil.process_iter(["cmdline"]):
+    for p in me.children(recursive=True):
         try:
-            cmd = " ".join(p.info["cmdline"] or [])
-            if cmd.startswith("ray::") or "default_worker.py" in cmd:
-                t = p.cpu_times()
-                total += t.user + t.system
+            t = p.cpu_times()
+            total += t.user + t.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total
@@ -79,7 +79,7 @@ def datasketch_dedup(questions: list[str]) -> tuple[int, float]:
 
 
 class RssSampler(threading.Thread):
-    """Peak of the summed RSS of this process and Ray's worker processes."""
+    """Peak of the summed RSS of this process and its children (the Ray cluster it started)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -90,11 +90,9 @@ class RssSampler(threading.Thread):
         me = psutil.Process()
         while not self.stop.is_set():
             total = me.memory_info().rss
-            for p in psutil.process_iter(["cmdline"]):
+            for p in me.children(recursive=True):  # this script's own Ray cluster only
                 try:
-                    cmd = " ".join(p.info["cmdline"] or [])
-                    if cmd.startswith("ray::") or "default_worker.py" in cmd:
-                        total += p.memory_info().rss
+                    total += p.memory_info().rss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
             self.peak = max(self.peak, total)

@@ -3,6 +3,9 @@
 Brute force, as in the reference (``torch.topk`` over the whole matrix per batch of 1,024
 queries): with ~18k–80k benchmark rows a (1024 x 80k) fp32 product is 330 MB and a few ms on a
 GPU, ~0.3 s on a CPU core, and it is exact — no approximate index whose recall must be tuned.
+``torch.topk`` ran ~4x faster than NumPy's ``argpartition`` on the 17,908-row pool
+(bench/decontam.py); the k winners are then re-sorted by (score desc, id asc) so ties are broken
+the same way on every machine.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ def top_k(
     ids = np.zeros((queries.shape[0], k), dtype=np.int64)
     if k == 0 or queries.shape[0] == 0:
         return scores, ids
+    import torch
+
+    index_t = torch.from_numpy(np.ascontiguousarray(index, dtype=np.float32))
     for start in range(0, queries.shape[0], batch_size):
-        block = queries[start : start + batch_size] @ index.T
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < index.shape[0] else np.tile(
-            np.arange(index.shape[0]), (block.shape[0], 1)
-        )  # fmt: skip
-        part_scores = np.take_along_axis(block, part, axis=1)
+        block = torch.from_numpy(np.ascontiguousarray(queries[start : start + batch_size], dtype=np.float32))
+        best = torch.topk(block @ index_t.T, k=k, dim=1)
+        part, part_scores = best.indices.numpy(), best.values.numpy()
         order = np.lexsort((part, -part_scores), axis=1)  # score desc, then id asc: deterministic
         ids[start : start + batch_size] = np.take_along_axis(part, order, axis=1)
         scores[start : start + batch_size] = np.take_along_axis(part_scores, order, axis=1)
