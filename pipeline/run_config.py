@@ -65,16 +65,27 @@ class RunSection:
         ray_address: ``null`` joins the cluster in ``$RAY_ADDRESS`` (set by ``ray job submit``) or
             starts a local one; ``auto`` joins a running local cluster; ``ray://host:10001`` etc.
         num_cpus: logical CPUs for a local cluster started by the job (``null``: all cores).
+        retries: how often ``ray_jobs.run`` retries a failing stage before stopping the chain.
+        runtime_env: extra Ray ``runtime_env`` for stages submitted with ``ray_jobs.run --submit``
+            (``pip``/``uv`` packages, ``env_vars``); the working directory is added by the runner.
     """
 
     name: str = "default"
     root: str = "runs"
     ray_address: str | None = None
     num_cpus: int | None = None
+    retries: int = 1
+    runtime_env: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         cfg.check(bool(self.name) and "/" not in self.name, "run.name", "must be a non-empty folder name")
         cfg.check(self.num_cpus is None or self.num_cpus > 0, "run.num_cpus", "must be positive")
+        cfg.check(self.retries >= 0, "run.retries", "must be >= 0")
+        allowed = {"pip", "uv", "conda", "env_vars", "py_modules", "excludes", "working_dir", "container"}
+        unknown = sorted(set(self.runtime_env) - allowed)
+        cfg.check(
+            not unknown, "run.runtime_env", f"unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def stage_config_class(section: str) -> type:
