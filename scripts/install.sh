@@ -43,8 +43,8 @@ if [ "$VARIANT" = cpu ]; then
   pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 fi
 python - <<'PY'
-import torch, ray, vllm, fitz, transformers
+import torch, ray, vllm, pymupdf, transformers
 print(f"ready: torch {torch.__version__}, ray {ray.__version__}, vllm {vllm.__version__}, "
-      f"pymupdf {fitz.VersionBind}, transformers {transformers.__version__}")
+      f"pymupdf {pymupdf.VersionBind}, transformers {transformers.__version__}")
 PY
 touch "$VENV/.installed-$VARIANT"
