@@ -10,6 +10,8 @@ cache directory (``$MEGASCIENCE_CACHE``, default ``~/.cache/megascience``) and r
   markers so SFT can mask everything but assistant tokens). Token counts match Qwen's.
 - ``builtin:sample-textbooks`` — five short textbooks in PDF written for this project
   (``pipeline.samples``), one with a scanned page: the quickstart's input.
+- ``builtin:sample-benchmarks`` — six small benchmark files of our own questions in the reference
+  schemas (``pipeline.benchmarks.samples``), for decontamination and evaluation without the real data.
 - ``builtin:tiny-qwen3`` — a randomly initialised 2-layer Qwen3 (hidden 64, head_dim 32: the
   smallest head size vLLM's CPU attention supports) with that tokenizer. Its output is noise; it
   exists so every stage runs end to end on a laptop with the real engines.
@@ -28,6 +30,7 @@ BUILTIN_PREFIX = "builtin:"
 QWEN3_TOKENIZER = "builtin:qwen3-tokenizer"
 TINY_QWEN3 = "builtin:tiny-qwen3"
 SAMPLE_TEXTBOOKS = "builtin:sample-textbooks"
+SAMPLE_BENCHMARKS = "builtin:sample-benchmarks"
 BUILTIN_VERSION = 4
 
 # Qwen3's added tokens in id order, starting right after the 151,643 BPE ranks.
@@ -80,6 +83,7 @@ def resolve(name_or_path: str) -> str:
         QWEN3_TOKENIZER: build_qwen3_tokenizer,
         TINY_QWEN3: build_tiny_qwen3,
         SAMPLE_TEXTBOOKS: build_sample_textbooks,
+        SAMPLE_BENCHMARKS: build_sample_benchmarks,
     }
     if name_or_path not in builders:
         raise ValueError(f"unknown built-in {name_or_path!r}; built-ins are: {', '.join(builders)}")
@@ -178,6 +182,12 @@ def build_sample_textbooks(out_dir: str | Path) -> str:
     from pipeline.samples import write_sample_textbooks
 
     return str(write_sample_textbooks(out_dir))
+
+
+def build_sample_benchmarks(out_dir: str | Path) -> str:
+    from pipeline.benchmarks.samples import write_sample_benchmarks
+
+    return str(write_sample_benchmarks(out_dir))
 
 
 def load_tokenizer(name_or_path: str):

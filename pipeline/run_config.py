@@ -55,6 +55,10 @@ STAGE_CONFIGS: dict[str, str] = {
 }
 
 
+# What `stage:<name>` points at inside a stage folder, where it is not the data folder.
+STAGE_ARTIFACTS: dict[str, str] = {"train_sft": "model"}
+
+
 @dataclass(frozen=True)
 class RunSection:
     """Where a run lives and which Ray cluster runs it.
@@ -112,6 +116,15 @@ class RunConfig:
     @property
     def run_dir(self) -> RunDir:
         return RunDir(self.run.root, self.run.name)
+
+    def resolve_ref(self, value: str) -> str:
+        """``stage:<name>`` → what that stage produced in this run (``stage:train_sft`` → its exported
+        Hugging Face model folder; other stages → their data folder); anything else unchanged."""
+        if not value.startswith("stage:"):
+            return value
+        name = value.removeprefix("stage:")
+        stage = self.run_dir.stage(name)
+        return f"{stage.uri}/{STAGE_ARTIFACTS.get(name, 'data')}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"run": cfg.to_dict(self.run)}

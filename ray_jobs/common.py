@@ -194,6 +194,22 @@ def print_stats(stats: dict[str, Any]) -> None:
     print("\n".join(lines), file=sys.stdout, flush=True)
 
 
+def with_stage_refs(config: rc.RunConfig, serve_cfg: Any) -> Any:
+    """A Serve config whose ``stage:<name>`` model/tokenizer sources point into this run
+    (``stage:train_sft`` → the fine-tuned model SFT exported)."""
+    import dataclasses
+
+    models = tuple(
+        dataclasses.replace(
+            m,
+            model_source=config.resolve_ref(m.model_source),
+            tokenizer_source=config.resolve_ref(m.tokenizer_source) if m.tokenizer_source else None,
+        )
+        for m in serve_cfg.models
+    )
+    return dataclasses.replace(serve_cfg, models=models)
+
+
 def run_main(main: Callable[[], Any]) -> None:
     """Entrypoint wrapper: configuration mistakes exit with code 2 and the message, no traceback."""
     try:

@@ -24,17 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.decontam.retrieve import Retriever, build_index
+from pipeline.run_config import RunConfig
 from ray_jobs.common import begin_stage, connect, finish_stage, map_shards, run_main, stage_cli
 
 SECTION = "decontam_retrieve"
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
     import ray
 
-    args, config = stage_cli(__doc__.splitlines()[0], argv)
     started = time.time()
-    stage = begin_stage(config, SECTION, args.force)
+    stage = begin_stage(config, SECTION, force)
     if stage is None:
         return None
     cfg = config.stage(SECTION)
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     if not source.is_complete():
         raise SystemExit(f"[{SECTION}] input stage {cfg.input_stage!r} has not finished: run `python -m "
                          f"ray_jobs.{cfg.input_stage} --config {config.source}` first")  # fmt: skip
-    connect(config, args.address)
+    connect(config)
     index = ray.get(
         ray.remote(build_index).options(num_gpus=cfg.num_gpus).remote(config.run_dir.uri, cfg, SECTION)
     )
@@ -54,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
                num_cpus=1, num_gpus=cfg.num_gpus, concurrency=cfg.concurrency)  # fmt: skip
     return finish_stage(config, SECTION, stage, started, embedding_model=cfg.embedding_model,
                         pool_rows=index["rows"], missing_benchmarks=index["missing"])  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    args, config = stage_cli(__doc__.splitlines()[0], argv)
+    connect(config, args.address)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline.decontam.judge import DecontamJudgeTask
 from pipeline.decontam.report import build_report, write_report
+from pipeline.run_config import RunConfig
 from pipeline.rundir import join
 from ray_jobs.common import connect, run_main, stage_cli
 from ray_jobs.llm_stage import run_llm_stage
@@ -30,11 +31,10 @@ from ray_jobs.llm_stage import run_llm_stage
 SECTION = "decontaminate"
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
-    args, config = stage_cli(__doc__.splitlines()[0], argv)
-    connect(config, args.address)
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
+    connect(config)
     cfg = config.stage(SECTION)
-    stats = run_llm_stage(config, SECTION, DecontamJudgeTask(cfg), force=args.force)
+    stats = run_llm_stage(config, SECTION, DecontamJudgeTask(cfg), force=force)
     stage = config.run_dir.stage(SECTION)
     index_stage = config.run_dir.stage(cfg.input_stage)
     with index_stage.fs.open_input_stream(join(index_stage.path, "index", "index.json")) as f:
@@ -42,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     path = write_report(stage, build_report(stage, index_meta, cfg.report_examples))
     print(f"[{SECTION}] contamination report: {path}", flush=True)
     return stats
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    args, config = stage_cli(__doc__.splitlines()[0], argv)
+    connect(config, args.address)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

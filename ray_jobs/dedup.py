@@ -28,15 +28,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.dedup.ray_minhash import dedup_shards
+from pipeline.run_config import RunConfig
 from ray_jobs.common import begin_stage, connect, finish_stage, run_main, stage_cli
 
 SECTION = "dedup"
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
-    args, config = stage_cli(__doc__.splitlines()[0], argv)
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
     started = time.time()
-    stage = begin_stage(config, SECTION, args.force)
+    stage = begin_stage(config, SECTION, force)
     if stage is None:
         return None
     cfg = config.stage(SECTION)
@@ -46,10 +46,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
             f"[{SECTION}] input stage {cfg.input_stage!r} has not finished ({source.uri}/_SUCCESS is "
             f"missing): run `python -m ray_jobs.{cfg.input_stage} --config {config.source}` first"
         )
-    connect(config, args.address)
+    connect(config)
     dedup_shards(config.run_dir.uri, cfg, SECTION)
     bands, rows = cfg.lsh_params()
     return finish_stage(config, SECTION, stage, started, lsh={"bands": bands, "rows": rows, "tag": cfg.tag})
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    args, config = stage_cli(__doc__.splitlines()[0], argv)
+    connect(config, args.address)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pipeline.eval import runner
 from pipeline.eval.config import EvalConfig
 from pipeline.run_config import RunConfig
 from pipeline.rundir import ShardResult, make_rejects
-from ray_jobs.common import begin_stage, connect, finish_stage, run_main, stage_cli
+from ray_jobs.common import begin_stage, connect, finish_stage, run_main, stage_cli, with_stage_refs
 
 SECTION = "evaluate"
 
@@ -56,7 +56,7 @@ def open_endpoint(config: RunConfig, ecfg: EvalConfig) -> tuple[Any, bool]:
         key = os.environ.get(ecfg.api_key_env) if ecfg.api_key_env else None
         base_url = ecfg.endpoint.rstrip("/").removesuffix("/v1")  # the OpenAI-style base URL works too
         return serve_app.Endpoint(base_url=base_url, model_ids=(ecfg.model,), api_key=key), False
-    serve_cfg = config.stage("serve")
+    serve_cfg = with_stage_refs(config, config.stage("serve"))
     if ecfg.model not in [m.model_id for m in serve_cfg.models]:
         raise SystemExit(
             f"[evaluate] evaluate.model={ecfg.model!r} is not served by the serve: section "
@@ -84,7 +84,7 @@ def run(config: RunConfig, force: bool = False) -> dict[str, Any]:
     from pipeline.serve import app as serve_app
 
     items, missing = runner.load_items(ecfg)
-    tokenizer = AutoTokenizer.from_pretrained(assets.resolve(ecfg.tokenizer))
+    tokenizer = AutoTokenizer.from_pretrained(assets.resolve(config.resolve_ref(ecfg.tokenizer)))
     units = runner.plan_units(items, ecfg, tokenizer)
     done = stage.done_shards()
     todo = [u for u in units if u.benchmark not in done]

@@ -21,16 +21,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.curate.tasks import FilterTask
+from pipeline.run_config import RunConfig
 from ray_jobs.common import connect, run_main, stage_cli
 from ray_jobs.llm_stage import run_llm_stage
 
 SECTION = "filter_qa"
 
 
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
+    connect(config)
+    return run_llm_stage(config, SECTION, FilterTask(config.stage(SECTION)), force=force)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     args, config = stage_cli(__doc__.splitlines()[0], argv)
     connect(config, args.address)
-    return run_llm_stage(config, SECTION, FilterTask(config.stage(SECTION)), force=args.force)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.curate.finalize import Finalizer, export, write_card
+from pipeline.run_config import RunConfig
 from pipeline.rundir import merge_results
 from ray_jobs.common import begin_stage, connect, finish_stage, map_shards, run_main, stage_cli
 
 SECTION = "finalize"
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
-    args, config = stage_cli(__doc__.splitlines()[0], argv)
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
     started = time.time()
-    stage = begin_stage(config, SECTION, args.force)
+    stage = begin_stage(config, SECTION, force)
     if stage is None:
         return None
     cfg = config.stage(SECTION)
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     if not source.is_complete():
         raise SystemExit(f"[{SECTION}] input stage {cfg.input_stage!r} has not finished: run `python -m "
                          f"ray_jobs.{cfg.input_stage} --config {config.source}` first")  # fmt: skip
-    connect(config, args.address)
+    connect(config)
     done = stage.done_shards()
     pending = [{"shard": Path(f).stem, "path": f} for f in source.data_files() if Path(f).stem not in done]
     map_shards(pending, Finalizer, {"run_uri": config.run_dir.uri, "cfg": cfg, "stage": SECTION})
@@ -51,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     if cfg.export_dir:
         print(f"[{SECTION}] exported to {export(stage, cfg.export_dir)}", flush=True)
     return finish_stage(config, SECTION, stage, started)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    args, config = stage_cli(__doc__.splitlines()[0], argv)
+    connect(config, args.address)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

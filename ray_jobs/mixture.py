@@ -36,6 +36,7 @@ from pipeline.decontam.retrieve import Retriever, build_index
 from pipeline.dedup.ray_minhash import dedup_shards
 from pipeline.mixture.build import MixtureSelector, SourceLoader
 from pipeline.mixture.difficulty import GradeTask, StudentAnswerTask
+from pipeline.run_config import RunConfig
 from pipeline.rundir import StageDir, stable_id
 from ray_jobs.common import begin_stage, connect, finish_stage, map_shards, print_stats, run_main, stage_cli
 from ray_jobs.llm_stage import run_llm_stage
@@ -65,24 +66,23 @@ def pending(stage: StageDir, source: StageDir) -> list[dict[str, str]]:
     return [{"shard": Path(f).stem, "path": f} for f in source.data_files() if Path(f).stem not in done]
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
     import ray
 
-    args, config = stage_cli(__doc__.splitlines()[0], argv)
     cfg = config.stage(SECTION)
     if not cfg.sources:
         raise SystemExit("[mixture] mixture.sources is empty: list the datasets to combine")
-    connect(config, args.address)
+    connect(config)
     run_uri = config.run_dir.uri
     run = config.run_dir
 
     run_step(config, "mixture_sources", cfg.sources, lambda stage: map_shards(
         [{"shard": s.name} for s in cfg.sources if s.name not in stage.done_shards()], SourceLoader,
-        {"run_uri": run_uri, "cfg": cfg, "stage": stage.stage}), args.force)  # fmt: skip
+        {"run_uri": run_uri, "cfg": cfg, "stage": stage.stage}), force)  # fmt: skip
 
     dedup_cfg = dataclasses.replace(cfg.dedup, input_stage="mixture_sources")
     run_step(config, "mixture_dedup", dedup_cfg, lambda stage: dedup_shards(run_uri, dedup_cfg, stage.stage),
-             args.force)  # fmt: skip
+             force)  # fmt: skip
 
     # Mixture rows always carry `question` (the common source shape), whatever the YAML says.
     retrieve_cfg = dataclasses.replace(cfg.retrieve, input_stage="mixture_dedup", query_column="question")
@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
                    {"run_uri": run_uri, "cfg": retrieve_cfg, "stage": stage.stage},
                    num_gpus=retrieve_cfg.num_gpus, concurrency=retrieve_cfg.concurrency)  # fmt: skip
 
-    run_step(config, "mixture_retrieve", retrieve_cfg, retrieve, args.force)
+    run_step(config, "mixture_retrieve", retrieve_cfg, retrieve, force)
     run_llm_stage(config, "mixture_decontaminate", DecontamJudgeTask(config.stage("mixture_decontaminate")),
-                  force=args.force)  # fmt: skip
+                  force=force)  # fmt: skip
 
     selected_from = "mixture_decontaminate"
     difficulty = {s.name for s in cfg.sources if s.selection == "difficulty"}
@@ -104,17 +104,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         student = StudentAnswerTask(
             config.stage("mixture_student"), cfg.difficulty_samples, sources=difficulty
         )
-        run_llm_stage(config, "mixture_student", student, force=args.force)
-        run_llm_stage(config, "mixture_grade", GradeTask(config.stage("mixture_grade")), force=args.force)
+        run_llm_stage(config, "mixture_student", student, force=force)
+        run_llm_stage(config, "mixture_grade", GradeTask(config.stage("mixture_grade")), force=force)
         selected_from = "mixture_grade"
 
     started = time.time()
-    stage = begin_stage(config, SECTION, args.force)
+    stage = begin_stage(config, SECTION, force)
     if stage is None:
         return None
     map_shards(pending(stage, run.stage(selected_from)), MixtureSelector,
                {"run_uri": run_uri, "cfg": cfg, "input_stage": selected_from, "stage": SECTION})  # fmt: skip
     return finish_stage(config, SECTION, stage, started, sources=[s.name for s in cfg.sources])
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    args, config = stage_cli(__doc__.splitlines()[0], argv)
+    connect(config, args.address)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

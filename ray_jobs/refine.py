@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline.curate.join import ChunkJoiner
 from pipeline.curate.tasks import RefineTask
+from pipeline.run_config import RunConfig
 from pipeline.rundir import stable_id
 from ray_jobs.common import connect, map_shards, print_stats, run_main, stage_cli
 from ray_jobs.llm_stage import run_llm_stage
@@ -64,11 +65,16 @@ def run_join(config: Any, force: bool = False) -> dict[str, Any] | None:
     return stats
 
 
+def run(config: RunConfig, force: bool = False) -> dict[str, Any] | None:
+    connect(config)
+    run_join(config, force=force)
+    return run_llm_stage(config, SECTION, RefineTask(config.stage(SECTION)), force=force)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     args, config = stage_cli(__doc__.splitlines()[0], argv)
     connect(config, args.address)
-    run_join(config, force=args.force)
-    return run_llm_stage(config, SECTION, RefineTask(config.stage(SECTION)), force=args.force)
+    return run(config, force=args.force)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> list[StageOutcome]:
     print(f"[run] {config.run.name}: {' -> '.join(sections)}")
     outcomes = run_chain(config, sections, retries, args.submit)
     print_summary(config, outcomes)
+    write_funnel(config)
     if outcomes and outcomes[-1].status == "failed":
         print(failure_message(config, outcomes[-1], retries), file=sys.stderr)
         raise SystemExit(1)
@@ -261,14 +262,29 @@ def main(argv: list[str] | None = None) -> list[StageOutcome]:
     return outcomes
 
 
+def write_funnel(config: rc.RunConfig) -> None:
+    """The record count after every finished stage: printed, and drawn to ``<run>/funnel.png``."""
+    from pipeline.funnel import collect_funnel, format_funnel, plot_funnel
+
+    rows = collect_funnel(config.run_dir)
+    if not rows or "://" in config.run_dir.uri:
+        return  # nothing finished yet, or a remote run dir: `python -m ray_jobs.funnel` draws it
+    print("\n" + format_funnel(rows))
+    plot_funnel(
+        rows, f"{config.run_dir.path}/funnel.png", title=f"{config.run.name}: records after each stage"
+    )
+
+
 def _report_outputs(config: rc.RunConfig) -> None:
     """Tell the user where the things they will want to look at are."""
     root = config.run_dir
     wanted = [
-        ("funnel", "funnel/funnel.png"),
+        ("funnel", "funnel.png"),
         ("final dataset", "finalize/data"),
-        ("contamination report", "decontaminate/contamination_report.md"),
+        ("dataset card", "finalize/README.md"),
+        ("contamination report", "decontaminate/report.md"),
         ("loss curve", "train_sft/loss.png"),
+        ("fine-tuned model", "train_sft/model"),
         ("scores", "evaluate/report.md"),
         ("score chart", "evaluate/scores.png"),
     ]

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from pipeline.run_config import RunConfig
-from ray_jobs.common import connect, run_main, stage_cli
+from ray_jobs.common import connect, run_main, stage_cli, with_stage_refs
 
 SECTION = "serve"
 
@@ -41,7 +41,7 @@ def run(config: RunConfig, *, block: bool = False, delete: bool = False) -> dict
 
     from pipeline.serve import app as serve_app
 
-    serve_cfg = config.stage(SECTION)
+    serve_cfg = with_stage_refs(config, config.stage(SECTION))
     if delete:
         serve.delete(serve_cfg.app_name)
         print(f"[serve] removed app {serve_cfg.app_name!r}")

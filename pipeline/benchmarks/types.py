@@ -149,8 +149,12 @@ class Subtask:
     expected_rows: int | None = None
 
     def find_file(self, data_dir: str | Path) -> Path | None:
-        """The first of :attr:`files` present under ``data_dir``, or ``None``."""
-        root = Path(data_dir)
+        """The first of :attr:`files` present under ``data_dir``, or ``None``.
+
+        ``data_dir`` may be ``builtin:sample-benchmarks`` (``pipeline.assets``)."""
+        from pipeline.assets import resolve
+
+        root = Path(resolve(str(data_dir)))
         for name in self.files:
             path = root / name
             if path.is_file():

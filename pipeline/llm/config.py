@@ -19,10 +19,23 @@ processor configs.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pipeline.config import check
+
+
+def cpu_kv_cache_kwargs() -> dict[str, Any]:
+    """vLLM engine kwargs every CPU engine needs unless ``$VLLM_CPU_KVCACHE_SPACE`` (GiB) is set.
+
+    vLLM's CPU backend otherwise reserves ``gpu_memory_utilization`` (0.92) of *all* RAM for its
+    KV cache and refuses to start when other processes hold more than 8% of it. A fixed 1 GiB is
+    plenty for the tiny model and small batches; give real CPU runs more via the env variable or
+    ``engine_kwargs: {kv_cache_memory_bytes: …}``."""
+    if os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        return {}
+    return {"kv_cache_memory_bytes": 2**30}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import aiohttp
 
 from pipeline import assets
 from pipeline.config import ConfigError
-from pipeline.llm.config import EngineConfig
+from pipeline.llm.config import EngineConfig, cpu_kv_cache_kwargs
 
 log = logging.getLogger("megascience.llm")
 
@@ -67,6 +67,8 @@ def vllm_engine_kwargs(engine: EngineConfig, on_gpu: bool) -> dict[str, Any]:
     }
     if on_gpu:
         kwargs["gpu_memory_utilization"] = engine.gpu_memory_utilization
+    else:
+        kwargs.update(cpu_kv_cache_kwargs())
     if engine.max_model_len is not None:
         kwargs["max_model_len"] = engine.max_model_len
     if engine.max_num_seqs is not None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import assets
+from pipeline.llm.config import cpu_kv_cache_kwargs
 from pipeline.serve.config import ServeConfig, ServedModel
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def engine_kwargs(model: ServedModel) -> dict[str, Any]:
         kwargs["max_num_seqs"] = model.max_num_seqs
     if model.device == "cpu":
         kwargs["enforce_eager"] = True  # no CUDA graphs on CPU
+        kwargs.update(cpu_kv_cache_kwargs())
     else:
         kwargs["tensor_parallel_size"] = model.tensor_parallel_size
         kwargs["enforce_eager"] = model.enforce_eager

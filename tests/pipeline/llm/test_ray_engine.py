@@ -219,3 +219,12 @@ def test_extract_qa_stage_on_the_openai_engine(
             row["gen"]["prompt"] == "qa_extraction_physics_low@v1" and row["gen"]["finish_reason"] == "stop"
         )
         assert row["raw_output"].startswith("Question: ")
+
+
+def test_cpu_engines_get_a_fixed_kv_cache_unless_the_env_sets_one(monkeypatch):
+    # Without it vLLM's CPU backend reserves 92% of all RAM and refuses to start beside other work.
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    assert vllm_engine_kwargs(EngineConfig(), False)["kv_cache_memory_bytes"] == 2**30
+    assert "kv_cache_memory_bytes" not in vllm_engine_kwargs(EngineConfig(), True)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")
+    assert "kv_cache_memory_bytes" not in vllm_engine_kwargs(EngineConfig(), False)
