@@ -31,7 +31,7 @@ QWEN3_TOKENIZER = "builtin:qwen3-tokenizer"
 TINY_QWEN3 = "builtin:tiny-qwen3"
 SAMPLE_TEXTBOOKS = "builtin:sample-textbooks"
 SAMPLE_BENCHMARKS = "builtin:sample-benchmarks"
-BUILTIN_VERSION = 4
+BUILTIN_VERSION = 5
 
 # Qwen3's added tokens in id order, starting right after the 151,643 BPE ranks.
 QWEN3_SPECIAL_TOKENS = (

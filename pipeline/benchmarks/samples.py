@@ -3,7 +3,7 @@
 The real benchmark files are not redistributed with the project. So that decontamination and
 evaluation run end to end on a fresh clone (the quickstart), this module writes six files in the
 reference schemas (SPEC-pipeline §15) with questions we wrote ourselves: GSM8K, MATH500,
-GPQA-Diamond, PIQA, MedQA and SciBench-physics, five items each. Point ``data_dir`` /
+GPQA-Diamond, PIQA, MedQA and SciBench (physics, chemistry, math), five items each. Point ``data_dir`` /
 ``benchmarks_dir`` at the real files (``$MEGASCIENCE_BENCHMARKS``) for real numbers; reports on
 the samples say which benchmarks are missing, as they would for any partial shelf.
 """
@@ -82,6 +82,24 @@ SCIBENCH = [
 ]  # fmt: skip
 
 
+SCIBENCH_CHEMISTRY = [
+    ("How many moles are in 36 g of water? The molar mass of water is 18 g/mol.", "2", " $\\mathrm{~mol}$"),
+    ("What is the pH of a 0.01 M HCl solution?", "2", " "),
+    ("An ideal gas occupies 10 L at 300 K. What is its volume at 450 K and the same pressure?", "15", " $\\mathrm{~L}$"),
+    ("A first-order reaction has a rate constant of 0.0693 per minute. What is its half-life?", "10",
+     " $\\mathrm{~min}$"),
+    ("How much heat raises 100 g of water by 10 K? Use 4.18 J/(g K).", "4180", " $\\mathrm{~J}$"),
+]  # fmt: skip
+
+SCIBENCH_MATH = [
+    ("A fair die is rolled twice. What is the probability that the sum is 7?", "0.1667", " "),
+    ("Solve $y' = 2y$ with $y(0) = 3$ and give $y(1)$.", "22.17", " "),
+    ("What is the variance of a Bernoulli variable with p = 0.3?", "0.21", " "),
+    ("Evaluate the integral of $x^2$ from 0 to 3.", "9", " "),
+    ("A sample has values 2, 4, 6, 8. What is its mean?", "5", " "),
+]  # fmt: skip
+
+
 def write_sample_benchmarks(folder: str | Path) -> Path:
     """Write the sample benchmark files into ``folder`` (reference file names and schemas)."""
     folder = Path(folder)
@@ -114,11 +132,12 @@ def write_sample_benchmarks(folder: str | Path) -> Path:
         {"question": q, "answer": options[key], "options": options, "meta_info": "sample", "answer_idx": key}
         for q, options, key in MEDQA
     ])  # fmt: skip
-    json_list("scibench_physics.json", [
-        {"solution": "", "problem_text": p, "answer_latex": a, "comment": " ", "answer_number": a,
-         "problemid": f" Sample {i}", "unit": unit, "source": "sample", "subject": "physics"}
-        for i, (p, a, unit) in enumerate(SCIBENCH)
-    ])  # fmt: skip
+    for subject, rows in (("physics", SCIBENCH), ("chemistry", SCIBENCH_CHEMISTRY), ("math", SCIBENCH_MATH)):
+        json_list(f"scibench_{subject}.json", [
+            {"solution": "", "problem_text": p, "answer_latex": a, "comment": " ", "answer_number": a,
+             "problemid": f" Sample {i}", "unit": unit, "source": "sample", "subject": subject}
+            for i, (p, a, unit) in enumerate(rows)
+        ])  # fmt: skip
     (folder / "README.md").write_text(
         "Sample benchmark files written for MegaScience-on-Ray (not the real benchmarks): five items per "
         "file in the reference schemas. Set MEGASCIENCE_BENCHMARKS to the real files for real scores.\n"
