@@ -27,6 +27,7 @@ from dataclasses import dataclass
 LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 # One str.translate pass (C speed) instead of regex callbacks: this runs on every page.
 _CLEAN_TABLE = str.maketrans({**LIGATURES, "\u00ad": None})
+_NEEDS_TRANSLATE = re.compile("[" + "".join(LIGATURES) + "\u00ad]")
 _PAGE_NUMBER_RE = re.compile(
     r"^\s*(?:page\s+)?(?:\d{1,4}|(?=[ivxlcdm])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))"
     r"(?:\s*(?:/|of)\s*\d{1,4})?\s*$",
@@ -127,7 +128,8 @@ def page_text(blocks: Sequence[TextBlock], margin: float, running: set[str], str
 
 def clean_text(text: str) -> str:
     """Ligatures, soft hyphens, line-end hyphenation and whitespace; math symbols untouched."""
-    text = text.replace("\u00ad\n", "").translate(_CLEAN_TABLE)
+    if _NEEDS_TRANSLATE.search(text):  # rare characters: skip the per-character pass otherwise
+        text = text.replace("\u00ad\n", "").translate(_CLEAN_TABLE)
     text = _HYPHEN_BREAK_RE.sub("", text)
     text = _TRAILING_SPACE_RE.sub("\n", text)
     text = _BLANK_RUNS_RE.sub("\n\n", text)

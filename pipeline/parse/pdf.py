@@ -85,10 +85,14 @@ def _text_flags() -> int:
     return flags
 
 
-def _open(data: bytes):
+def open_document(data: bytes):
+    """A ``pymupdf.Document`` over the bytes of a PDF."""
     import pymupdf
 
     return pymupdf.open(stream=data, filetype="pdf")
+
+
+_open = open_document
 
 
 def doc_id_of(data: bytes) -> str:
@@ -201,8 +205,12 @@ def extract_page_range(
     last_page: int,
     config: ParseConfig,
     ocr: OcrEngine | None,
+    doc: Any = None,
 ) -> PageRangeResult:
-    """Pages ``first_page..last_page`` (1-based, inclusive) of a readable document."""
+    """Pages ``first_page..last_page`` (1-based, inclusive) of a readable document.
+
+    ``doc``: the document already opened from ``data`` (a worker doing several ranges of one book
+    opens it once)."""
     flags = _text_flags()
     per_page: list[tuple[int, list[TextBlock] | None, str]] = []  # (page_no, blocks, status)
     rejects: list[dict[str, Any]] = []
@@ -219,7 +227,9 @@ def extract_page_range(
             }
         )
 
-    with _open(data) as doc:
+    opened = doc is None
+    doc = _open(data) if opened else doc
+    try:
         for page_no in range(first_page, last_page + 1):
             try:
                 page = doc[page_no - 1]
@@ -254,6 +264,9 @@ def extract_page_range(
                 per_page.append((page_no, ocr_blocks, "ocr"))
             except Exception as exc:  # one bad page must not sink the book
                 reject(page_no, PAGE_ERROR, f"{type(exc).__name__}: {exc}")
+    finally:
+        if opened:
+            doc.close()
 
     running = (
         find_running_lines([b for _, b, _ in per_page], config.margin_fraction, config.header_min_repeats)

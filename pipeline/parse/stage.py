@@ -158,18 +158,23 @@ class PageRangeWorker:
         self.config = from_dict(ParseConfig, config, prefix="parse")
         self.stage = StageDir(run_uri, "parse")
         self.ocr = build_ocr_engine(self.config.ocr)
-        self._cache: tuple[str, bytes] | None = None  # consecutive ranges of one book reuse its bytes
+        # Consecutive ranges of one book reuse its bytes and its opened document.
+        self._cache: tuple[str, bytes, Any] | None = None
 
-    def _bytes(self, info: pdf.DocumentInfo) -> bytes:
+    def _document(self, info: pdf.DocumentInfo) -> tuple[bytes, Any]:
         if self._cache is None or self._cache[0] != info.path:
-            self._cache = (info.path, read_bytes(info.path, input_uri(self.config)))
-        return self._cache[1]
+            if self._cache is not None:
+                self._cache[2].close()
+            data = read_bytes(info.path, input_uri(self.config))
+            self._cache = (info.path, data, pdf.open_document(data))
+        return self._cache[1], self._cache[2]
 
     def __call__(self, shard: dict[str, Any]) -> ShardResult:
         started = time.perf_counter()
         info = pdf.DocumentInfo(**json.loads(shard["info"]))
         first, last = int(shard["first_page"]), int(shard["last_page"])
-        out = pdf.extract_page_range(self._bytes(info), info, first, last, self.config, self.ocr)
+        data, doc = self._document(info)
+        out = pdf.extract_page_range(data, info, first, last, self.config, self.ocr, doc=doc)
         rejected: dict[str, int] = {}
         for r in out.rejects:
             rejected[r["reason"]] = rejected.get(r["reason"], 0) + 1
