@@ -89,12 +89,25 @@ def resolve(name_or_path: str) -> str:
         raise ValueError(f"unknown built-in {name_or_path!r}; built-ins are: {', '.join(builders)}")
     # The version suffix makes a changed builder produce a fresh directory, never a stale one.
     target = cache_dir() / f"{name_or_path.removeprefix(BUILTIN_PREFIX)}-v{BUILTIN_VERSION}"
-    if not (target / _BUILT_MARKER).exists():
+    if not _complete(target, name_or_path):
+        if target.exists():  # built once, then damaged (files deleted by hand or by a tool): rebuild
+            shutil.rmtree(target, ignore_errors=True)
         _build_atomically(target, builders[name_or_path])
     return str(target)
 
 
 _BUILT_MARKER = ".built"
+# Files whose presence (besides the marker) says a built-in is whole.
+_REQUIRED_FILES = {
+    QWEN3_TOKENIZER: ("tokenizer.json",),
+    TINY_QWEN3: ("tokenizer.json", "config.json", "model.safetensors"),
+    SAMPLE_TEXTBOOKS: ("manifest.csv",),
+    SAMPLE_BENCHMARKS: ("gsm8k.jsonl",),
+}
+
+
+def _complete(target: Path, name: str) -> bool:
+    return (target / _BUILT_MARKER).exists() and all((target / f).exists() for f in _REQUIRED_FILES[name])
 
 
 def _build_atomically(target: Path, builder) -> None:
