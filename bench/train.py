@@ -4,9 +4,10 @@ Three measurements, side by side in one process:
 
 1. **Ray Train, 1 worker vs a bare loop.** Both run the same model (the built-in tiny Qwen3 with the
    real 151k-token vocabulary), the same tokenised rows, the same micro-batch/accumulation plan and
-   the same step function (``pipeline.sft.ray_train.train_step``) on one CPU thread. The bare loop
-   reads the rows straight from Parquet in-process; the Ray side is the real stage: Ray Data
-   ``streaming_split`` → ``TorchTrainer`` worker → metrics. Ratio = the cost of the Ray layer.
+   the same step function (``pipeline.sft.ray_train.train_step``) on one CPU thread, over the same
+   micro-batches in the same order (the bare loop gets the Ray side's shuffled rows up front, in a
+   fresh process); the Ray side is the real stage: Ray Data ``streaming_split`` → ``TorchTrainer``
+   worker → metrics. Ratio = the cost of the Ray layer.
    Steady state = tokens / step time over the steps after ``--warmup`` (both sides time the same
    span: fetching the micro-batches + forward/backward + optimizer step); end to end adds Ray's
    start-up (cluster already running), worker start, model load and the final checkpoint.
@@ -202,13 +203,31 @@ def tokenize_rows(sft: SftConfig, run: RunDir, data: str) -> tuple[list[str], in
     return files, sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
-def steady_rate(records: list[dict], warmup: int) -> float:
+def steady_summary(records: list[dict], warmup: int) -> dict:
+    """Steady-state rate, and how the step time splits into waiting for data and compute."""
     timed = [r for r in records if r["step"] > warmup]
-    return sum(r["tokens"] for r in timed) / sum(r["step_time_s"] for r in timed)
+    step = sum(r["step_time_s"] for r in timed)
+    wait = sum(r.get("data_wait_s", 0.0) for r in timed)
+    tokens = sum(r["tokens"] for r in timed)
+    return {
+        "steady_tokens_per_s": tokens / step,
+        "compute_tokens_per_s": tokens / (step - wait),
+        "data_wait_share": wait / step,
+    }
 
 
-def bare_loop(sft: SftConfig, files: list[str], warmup: int) -> dict:
-    """The same model, data plan and step function in this process: no Ray, no process group."""
+def epoch_rows(sft: SftConfig, files: list[str]) -> pa.Table:
+    """The rows in the order Ray Train's single worker sees them (same shuffle, same seed), so the
+    bare loop trains on exactly the same micro-batches (the same padding, hence the same work)."""
+    from pipeline.sft.ray_train import build_epoch_datasets
+
+    dataset = build_epoch_datasets(files, 1, sft.recipe.seed)["epoch_0"]
+    dataset.context.execution_options.preserve_order = True
+    return pa.Table.from_pylist(dataset.take_all())
+
+
+def bare_loop(sft: SftConfig, table: pa.Table, warmup: int) -> dict:
+    """The same model, data, plan and step function in a plain process: no Ray, no process group."""
     import torch
 
     from pipeline.sft.data import collate
@@ -217,11 +236,6 @@ def bare_loop(sft: SftConfig, files: list[str], warmup: int) -> dict:
     torch.set_num_threads(1)
     started = time.time()
     plan = plan_batches(sft.recipe.global_batch_size, 1, sft.recipe.micro_batch_size)
-    table = pa.concat_tables(
-        [pq.read_table(f, columns=["input_ids", "loss_mask", "seq_lens"]) for f in files]
-    )
-    order = np.random.default_rng(sft.recipe.seed).permutation(table.num_rows)
-    table = table.take(order)
     torch.manual_seed(sft.recipe.seed)
     model, _ = build_model(sft, torch.device("cpu"), world_size=1)
     optimizer = build_optimizer(sft, model)
@@ -237,14 +251,20 @@ def bare_loop(sft: SftConfig, files: list[str], warmup: int) -> dict:
             row += plan.micro_batch_size
             batch = {k: np.array([np.asarray(v) for v in vals], dtype=object) for k, vals in chunk.items()}
             micro.append(collate(batch, tokenizer_pad))
+        data_seconds = time.time() - step_started
         result = train_step(
             model, optimizer, scheduler, micro, torch.device("cpu"), 1, sft.recipe.max_grad_norm
         )
         records.append(
-            {"step": step, "tokens": result["local_tokens"], "step_time_s": time.time() - step_started}
+            {
+                "step": step,
+                "tokens": result["local_tokens"],
+                "step_time_s": time.time() - step_started,
+                "data_wait_s": data_seconds,
+            }
         )
     return {
-        "steady_tokens_per_s": steady_rate(records, warmup),
+        **steady_summary(records, warmup),
         "end_to_end_s": time.time() - started,
         "tokens": sum(r["tokens"] for r in records),
     }
@@ -270,7 +290,7 @@ def ray_loop(sft: SftConfig, files: list[str], num_rows: int, storage: str, warm
     elapsed = time.time() - started
     records = read_jsonl(metrics_uri)
     return {
-        "steady_tokens_per_s": steady_rate(records, warmup),
+        **steady_summary(records, warmup),
         "end_to_end_s": elapsed,
         "tokens": sum(r["tokens"] for r in records),
     }
@@ -308,13 +328,14 @@ def main() -> None:
         ray_temp = tempfile.mkdtemp(prefix="ray_b", dir="/tmp")  # short: Ray's socket paths are limited
         ray.init(num_cpus=4, include_dashboard=False, _temp_dir=ray_temp)
         try:
-            results["bare_1"] = in_fresh_process(bare_loop, one, files, args.warmup)
+            rows = epoch_rows(one, files)
+            results["bare_1"] = in_fresh_process(bare_loop, one, rows, args.warmup)
             results["ray_1"] = ray_loop(one, files, num_rows, os.path.join(scratch, "ray1"), args.warmup)
             results["ray_2"] = ray_loop(
                 bench_config(args, data, 2), files, num_rows, os.path.join(scratch, "ray2"), args.warmup
             )
             # drift check on a shared machine
-            results["bare_1_again"] = in_fresh_process(bare_loop, one, files, args.warmup)
+            results["bare_1_again"] = in_fresh_process(bare_loop, one, rows, args.warmup)
         finally:
             ray.shutdown()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -343,7 +364,10 @@ def print_table(results: dict) -> None:
     print("\nthroughput, tiny Qwen3 (151k vocab), tokens/s steady state (end-to-end seconds)")
     for key in ("bare_1", "ray_1", "ray_2", "bare_1_again"):
         r = results[key]
-        print(f"  {key:14s} {r['steady_tokens_per_s']:10,.0f} tok/s   ({r['end_to_end_s']:.1f} s)")
+        print(
+            f"  {key:14s} {r['steady_tokens_per_s']:10,.0f} tok/s   ({r['end_to_end_s']:.1f} s)   "
+            f"data wait {r['data_wait_share']:5.1%}, compute only {r['compute_tokens_per_s']:,.0f} tok/s"
+        )
     ray1 = results["ray_1"]["steady_tokens_per_s"]
     print(f"  Ray Train 1 worker / bare loop: {ray1 / bare:.2f}x (goal >= 0.85x)")
     print(f"  Ray Train 2 workers / 1 worker: {results['ray_2']['steady_tokens_per_s'] / ray1:.2f}x")

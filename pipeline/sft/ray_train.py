@@ -304,6 +304,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         while state.epoch == epoch and not state.done:
             step_started = time.time()
             micro_batches = [next(stream) for _ in range(plan.grad_accum_steps)]
+            data_seconds = time.time() - step_started  # > 0 means the step waited for input
             result = train_step(
                 model, optimizer, scheduler, micro_batches, device, world, recipe.max_grad_norm, autocast_bf16
             )
@@ -322,6 +323,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 "loss_tokens": int(result["loss_tokens"]),
                 "tokens_per_s": tokens / seconds,
                 "step_time_s": seconds,
+                "data_wait_s": data_seconds,
                 "mfu": mfu(flops, seconds, world, peak),
                 "samples_seen": state.samples_seen,
                 "attempt": state.attempt,
