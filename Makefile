@@ -16,7 +16,7 @@ quickstart: install
 	$(PY) -m ray_jobs.run --config ray_jobs/configs/quickstart.yaml
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

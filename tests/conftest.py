@@ -110,3 +110,42 @@ def tiny_model_dir() -> Path:
     from pipeline import assets
 
     return Path(assets.resolve(assets.TINY_QWEN3))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_cluster_left_clean(request):
+    """After each module: the shared Ray's CPUs are free again (no app, actor or placement group left).
+
+    A test that leaves a Serve app, an actor pool or a placement group behind starves every later
+    test of CPUs; this names the module that did it instead of a hang twenty minutes later.
+    """
+    yield
+    import time
+
+    import ray
+
+    if not ray.is_initialized():
+        return
+    total = ray.cluster_resources().get("CPU", 0.0)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        free = ray.available_resources().get("CPU", 0.0)
+        if free >= total:
+            return
+        time.sleep(2)
+    from ray._private import state
+
+    alive = sorted(
+        {a["ActorClassName"] for a in state.actors().values() if a.get("State") == "ALIVE"}  # type: ignore[union-attr]
+    )
+    groups = [
+        (pg_id[:8], g.get("bundles"))
+        for pg_id, g in ray.util.placement_group_table().items()
+        if g.get("state") != "REMOVED"
+    ]
+    pytest.fail(
+        f"{request.module.__name__} left the shared Ray with {free}/{total} CPUs free; alive actors: "
+        f"{alive}; placement groups: {groups}. Tear down what the test started (serve.delete, "
+        "ray.kill, remove_placement_group).",
+        pytrace=False,
+    )

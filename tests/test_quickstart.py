@@ -1,7 +1,8 @@
 """The README's first command, end to end: the quickstart chain on the embedded default (sample
 textbooks, tiny Qwen3 on CPU vLLM, local Ray), then the notebook executed on its output.
 
-One run of `ray_jobs.run` with the shipped `quickstart.yaml` (only `run.root` moved to a temp dir):
+One run of `python -m ray_jobs.run` with the shipped `quickstart.yaml` (only `run.root` moved to a
+temp dir), in its own process with its own local Ray as a user runs it (not the session cluster):
 every stage finishes with in = passed + rejected, each stage's input is the previous one's output,
 the funnel, loss curve and score report exist, lineage traces a final row to its page, and
 `notebooks/megascience_run.ipynb` runs top to bottom on the result (so it cannot rot).
@@ -10,13 +11,15 @@ the funnel, loss curve and score report exist, lineage traces a final row to its
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline import lineage
 from pipeline import run_config as rc
-from ray_jobs import run
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -25,17 +28,26 @@ CHAIN = ["parse", "chunk", "extract_qa", "dedup", "refine", "cot_judge", "cot_di
 
 
 @pytest.fixture(scope="module")
-def quickstart(ray_cluster, tmp_path_factory):
+def quickstart(tmp_path_factory):
     root = tmp_path_factory.mktemp("quickstart")
-    outcomes = run.main(["--config", str(REPO / "ray_jobs/configs/quickstart.yaml"), "--set", f"run.root={root}"])
+    env = {
+        k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"
+    }  # a fresh local Ray, as `make quickstart`
+    command = [sys.executable, "-m", "ray_jobs.run", "--config", str(REPO / "ray_jobs/configs/quickstart.yaml"),
+               "--set", f"run.root={root}"]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, (
+        f"quickstart failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
+    )
     config = rc.load(REPO / "ray_jobs/configs/quickstart.yaml", {"run.root": str(root)})
-    return config, outcomes
+    return config, done.stdout
 
 
 def test_every_stage_ran_and_accounts_for_its_inputs(quickstart):
-    config, outcomes = quickstart
-    assert [o.status for o in outcomes] == ["done"] * len(outcomes)
-    assert [o.section for o in outcomes] == [*CHAIN, "train_sft", "evaluate"]
+    config, stdout = quickstart
+    for name in [*CHAIN, "train_sft", "evaluate"]:
+        assert config.run_dir.stage(name).completed_fingerprint() == config.fingerprint(name), name
+        assert re.search(rf"^{name}\s+done\s", stdout, re.M), f"summary line for {name} missing"
     stats = {name: config.run_dir.stage(name).read_stats() for name in CHAIN}
     for name, s in stats.items():
         assert s["in"] == s["passed"] + s["rejected_total"], (name, s)
@@ -49,13 +61,18 @@ def test_every_stage_ran_and_accounts_for_its_inputs(quickstart):
 
 
 def test_outputs_a_user_looks_at(quickstart):
-    config, _ = quickstart
+    config, stdout = quickstart
     root = Path(config.run_dir.path)
+    # The run ends by telling the user where each output is.
+    for relative in ("funnel.png", "train_sft/loss.png", "evaluate/report.md"):
+        assert str(root / relative) in stdout, relative
     for relative in ("funnel.png", "train_sft/loss.png", "train_sft/metrics.jsonl", "train_sft/model/config.json",
                      "decontaminate/report.md", "evaluate/report.md", "evaluate/scores.png"):  # fmt: skip
         assert (root / relative).is_file(), relative
     final = config.run_dir.stage("finalize").read_table()
-    assert {"question", "answer", "subject", "reference_answer", "qa_id", "chunk_id"} <= set(final.column_names)
+    assert {"question", "answer", "subject", "reference_answer", "qa_id", "chunk_id"} <= set(
+        final.column_names
+    )
 
 
 def test_lineage_of_a_final_row_reaches_its_page(quickstart):
@@ -77,7 +94,9 @@ def test_notebook_runs_on_the_quickstart_output(quickstart):
     notebook = nbformat.read(REPO / "notebooks" / "megascience_run.ipynb", as_version=4)
     os.environ["MEGASCIENCE_RUN"] = config.run_dir.path
     try:
-        NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+        NotebookClient(
+            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+        ).execute()
     finally:
         os.environ.pop("MEGASCIENCE_RUN", None)
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]

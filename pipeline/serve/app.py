@@ -149,6 +149,7 @@ def _running_proxy_port() -> int | None:
 def deploy(config: ServeConfig, *, blocking_ready: bool = True) -> Endpoint:
     """Start Serve's proxy (if needed) and run the app; returns its endpoint once every model answers."""
     from ray import serve
+    from ray.serve.api import RunTarget
 
     api_key = api_key_from_env(config)
     port = _running_proxy_port()
@@ -160,8 +161,11 @@ def deploy(config: ServeConfig, *, blocking_ready: bool = True) -> Endpoint:
         log.warning("Serve already listens on port %d; serve.port=%d is ignored", port, config.port)
     connect_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     started = time.time()
-    serve.run(
-        build_app(config, api_key), name=config.app_name, route_prefix=config.route_prefix, blocking=False
+    # Serve's own run() waits for RUNNING without a limit; deploy without waiting and let
+    # wait_ready() poll with the configured timeout and report why replicas do not start.
+    serve.run_many(
+        [RunTarget(build_app(config, api_key), name=config.app_name, route_prefix=config.route_prefix)],
+        wait_for_applications_running=False,
     )
     prefix = config.route_prefix.rstrip("/")
     endpoint = Endpoint(
@@ -179,7 +183,11 @@ def deploy(config: ServeConfig, *, blocking_ready: bool = True) -> Endpoint:
 
 
 def wait_ready(endpoint: Endpoint, timeout_s: float = 900.0, poll_s: float = 2.0) -> None:
-    """Block until ``/v1/models`` lists every model and each answers a 1-token completion."""
+    """Block until ``/v1/models`` lists every model and each answers a 1-token completion.
+
+    Fails early when Serve reports the app DEPLOY_FAILED; on timeout the error carries Serve's
+    status message (e.g. replicas pending resources) and the cluster's free resources.
+    """
     import requests
 
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
@@ -187,28 +195,65 @@ def wait_ready(endpoint: Endpoint, timeout_s: float = 900.0, poll_s: float = 2.0
     pending = set(endpoint.model_ids)
     last_error = "no answer yet"
     while pending:
+        status, message = app_status(endpoint.app_name)
+        if status == "DEPLOY_FAILED":
+            raise RuntimeError(
+                f"Serve app {endpoint.app_name!r} failed to deploy: {message}\n"
+                "Fix the serve: section (model_source, max_model_len, resources) and rerun; replica logs "
+                "are under the Ray session's logs/serve/."
+            )
         if time.time() > deadline:
             raise TimeoutError(
-                f"Serve app at {endpoint.base_url} not ready after {timeout_s:.0f}s "
-                f"(models still loading: {sorted(pending)}; last error: {last_error}). "
-                "Check `serve status` and the replica logs under the Ray session's logs/serve/."
+                f"Serve app {endpoint.app_name!r} at {endpoint.base_url} not ready after {timeout_s:.0f}s "
+                f"(models still loading: {sorted(pending)}; Serve status {status}: {message or '-'}; "
+                f"last error: {last_error}; cluster resources free: {_free_resources()}). "
+                "If replicas wait for resources, free them (another app? `serve status`) or lower the "
+                "serve: section's resources; otherwise check the replica logs under the Ray session's logs/serve/."
             )
-        for model_id in sorted(pending):
-            try:
-                response = requests.post(
-                    f"{endpoint.openai_base_url}/completions",
-                    json={"model": model_id, "prompt": "ready?", "max_tokens": 1, "temperature": 0},
-                    headers=headers,
-                    timeout=30,
-                )
-                if response.status_code == 200:
-                    pending.discard(model_id)
-                else:
-                    last_error = f"{model_id}: HTTP {response.status_code} {response.text[:200]}"
-            except requests.RequestException as exc:
-                last_error = f"{model_id}: {exc}"
+        if status in ("RUNNING", "UNKNOWN"):  # HTTP is the last word once Serve says RUNNING
+            for model_id in sorted(pending):
+                try:
+                    response = requests.post(
+                        f"{endpoint.openai_base_url}/completions",
+                        json={"model": model_id, "prompt": "ready?", "max_tokens": 1, "temperature": 0},
+                        headers=headers,
+                        timeout=30,
+                    )
+                    if response.status_code == 200:
+                        pending.discard(model_id)
+                    else:
+                        last_error = f"{model_id}: HTTP {response.status_code} {response.text[:200]}"
+                except requests.RequestException as exc:
+                    last_error = f"{model_id}: {exc}"
         if pending:
             time.sleep(poll_s)
+
+
+def app_status(app_name: str | None) -> tuple[str, str]:
+    """Serve's status and message for one application (``("UNKNOWN", why)`` without a controller)."""
+    if not app_name:
+        return "RUNNING", ""  # an external endpoint: only HTTP tells
+    from ray import serve
+
+    try:
+        app = serve.status().applications.get(app_name)
+    except Exception as exc:  # no Serve controller in this cluster (an external endpoint)
+        return "UNKNOWN", str(exc)
+    if app is None:
+        return "NOT_FOUND", f"no application {app_name!r} on this cluster"
+    message = app.message or "; ".join(
+        f"{name}: {d.message}" for name, d in app.deployments.items() if d.message
+    )
+    return str(app.status.value if hasattr(app.status, "value") else app.status), message
+
+
+def _free_resources() -> dict[str, float]:
+    import ray
+
+    try:
+        return {k: v for k, v in ray.available_resources().items() if not k.startswith("node:")}
+    except Exception:
+        return {}
 
 
 def teardown(endpoint: Endpoint) -> None:

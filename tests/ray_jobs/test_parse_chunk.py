@@ -17,7 +17,6 @@ import yaml
 from pipeline import run_config
 from pipeline.rundir import RunDir
 from ray_jobs import chunk, parse
-from tests.local_cluster import start_head
 from tests.pdf_fixtures import text_pdf, write_bad_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,21 +192,3 @@ def test_killed_parse_resumes_to_identical_rows(ray_cluster, textbooks_dir, tmp_
     assert _rows(killed.run_dir, "chunk", ["chunk_id"]).equals(_rows(clean.run_dir, "chunk", ["chunk_id"]))
     stats = killed.run_dir.stage("parse").read_stats()
     assert stats["in"] == stats["passed"] + stats["rejected_total"] == 28 + 115 + 81
-
-
-@pytest.mark.slow
-def test_ray_job_submit_against_a_real_head_node(tmp_path):
-    """`ray job submit --working-dir . -- python -m ray_jobs.parse …` on a head started with `ray start`."""
-    books = tmp_path / "books"
-    books.mkdir()
-    text_pdf(books / "physics_notes.pdf", [f"Page {i}: momentum is conserved." for i in range(1, 6)])
-    cfg = make_config(tmp_path, "submitted", books)
-    cluster = start_head(num_cpus=2)
-    try:
-        result = cluster.submit("python", "-m", "ray_jobs.parse", "--config", str(cfg))
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        assert "succeeded" in result.stdout
-        stats = RunDir(str(tmp_path / "runs"), "submitted").stage("parse").read_stats()
-        assert stats["passed"] == 5
-    finally:
-        cluster.stop()
