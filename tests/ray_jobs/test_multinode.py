@@ -17,7 +17,9 @@ def test_two_nodes_two_submitted_stages(tmp_path):
     books = tmp_path / "books"
     books.mkdir()
     for subject in ("physics", "chemistry", "biology", "economics"):
-        text_pdf(books / f"{subject}_notes.pdf", [f"{subject} page {i}: a worked example." for i in range(1, 9)])
+        text_pdf(
+            books / f"{subject}_notes.pdf", [f"{subject} page {i}: a worked example." for i in range(1, 9)]
+        )
     config = tmp_path / "run.yaml"
     config.write_text(
         yaml.safe_dump(
