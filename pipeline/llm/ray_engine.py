@@ -90,6 +90,12 @@ def vllm_processor_parts(engine: EngineConfig) -> tuple[Any, Any, Any]:
 
     on_gpu = engine.device == "gpu" or (engine.device == "auto" and cluster_has_gpus())
     model_path = assets.resolve(engine.model)
+    if model_path.startswith(("/", "./", "../", "~")) and not Path(model_path).expanduser().exists():
+        # Caught here rather than as an HFValidationError from inside an engine actor's start-up.
+        raise ConfigError(
+            f"engine.model: local model folder {model_path!r} does not exist. Give a folder that exists "
+            "on every node, a Hugging Face id (org/name) or a built-in (builtin:tiny-qwen3)."
+        )
     placement = None
     if not on_gpu:
         # Without this Ray Data LLM asks for one GPU per engine worker and waits forever.

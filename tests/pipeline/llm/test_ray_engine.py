@@ -228,3 +228,12 @@ def test_cpu_engines_get_a_fixed_kv_cache_unless_the_env_sets_one(monkeypatch):
     assert "kv_cache_memory_bytes" not in vllm_engine_kwargs(EngineConfig(), True)
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")
     assert "kv_cache_memory_bytes" not in vllm_engine_kwargs(EngineConfig(), False)
+
+
+def test_a_missing_local_model_folder_is_a_config_error_before_any_engine_starts(tmp_path):
+    from pipeline.config import ConfigError
+    from pipeline.llm.config import EngineConfig
+    from pipeline.llm.ray_engine import vllm_processor_parts
+
+    with pytest.raises(ConfigError, match=r"no-such-model.*does not exist"):
+        vllm_processor_parts(EngineConfig(kind="vllm", model=str(tmp_path / "no-such-model"), device="cpu"))
