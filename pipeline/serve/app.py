@@ -188,8 +188,6 @@ def wait_ready(endpoint: Endpoint, timeout_s: float = 900.0, poll_s: float = 2.0
     Fails early when Serve reports the app DEPLOY_FAILED; on timeout the error carries Serve's
     status message (e.g. replicas pending resources) and the cluster's free resources.
     """
-    import requests
-
     headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     deadline = time.time() + timeout_s
     pending = set(endpoint.model_ids)
@@ -212,21 +210,31 @@ def wait_ready(endpoint: Endpoint, timeout_s: float = 900.0, poll_s: float = 2.0
             )
         if status in ("RUNNING", "UNKNOWN"):  # HTTP is the last word once Serve says RUNNING
             for model_id in sorted(pending):
-                try:
-                    response = requests.post(
-                        f"{endpoint.openai_base_url}/completions",
-                        json={"model": model_id, "prompt": "ready?", "max_tokens": 1, "temperature": 0},
-                        headers=headers,
-                        timeout=30,
-                    )
-                    if response.status_code == 200:
-                        pending.discard(model_id)
-                    else:
-                        last_error = f"{model_id}: HTTP {response.status_code} {response.text[:200]}"
-                except requests.RequestException as exc:
-                    last_error = f"{model_id}: {exc}"
+                error = _probe(endpoint, model_id, headers)
+                if error is None:
+                    pending.discard(model_id)
+                else:
+                    last_error = error
         if pending:
             time.sleep(poll_s)
+
+
+def _probe(endpoint: Endpoint, model_id: str, headers: dict[str, str]) -> str | None:
+    """``None`` when the model answers a 1-token completion, else what went wrong."""
+    import requests
+
+    try:
+        response = requests.post(
+            f"{endpoint.openai_base_url}/completions",
+            json={"model": model_id, "prompt": "ready?", "max_tokens": 1, "temperature": 0},
+            headers=headers,
+            timeout=30,
+        )
+    except requests.RequestException as exc:
+        return f"{model_id}: {exc}"
+    if response.status_code == 200:
+        return None
+    return f"{model_id}: HTTP {response.status_code} {response.text[:200]}"
 
 
 def app_status(app_name: str | None) -> tuple[str, str]:
@@ -244,7 +252,7 @@ def app_status(app_name: str | None) -> tuple[str, str]:
     message = app.message or "; ".join(
         f"{name}: {d.message}" for name, d in app.deployments.items() if d.message
     )
-    return str(app.status.value if hasattr(app.status, "value") else app.status), message
+    return app.status.value, message
 
 
 def _free_resources() -> dict[str, float]:
